@@ -1,0 +1,81 @@
+"""Read training data from CSV, Parquet (file or directory) or a SQL query into a DataFrame."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mmp.core.errors import MmpError
+from mmp.core.yamlio import redact_url
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mmp.recipe.config import SqlSettings
+
+_QUERY = re.compile(r"^\s*(select|with)\b", re.I)
+
+
+def is_sql_source(source: str) -> bool:
+    """True for a `.sql` file or an inline SELECT/WITH query."""
+    return source.lower().endswith(".sql") or bool(_QUERY.match(source))
+
+
+def read_query_text(source: str) -> str:
+    """The SQL text of an inline query or of a `.sql` file."""
+    if _QUERY.match(source):
+        return source
+    path = Path(source)
+    if not path.is_file():
+        raise MmpError(f"SQL file not found: {source}", "check --data-path or data.source")
+    return path.read_text(encoding="utf-8")
+
+
+def read_table(source: str, sql: SqlSettings | None = None) -> pd.DataFrame:
+    """Load a whole data source; training needs it in memory (batch scoring streams instead)."""
+    import pandas as pd
+
+    if is_sql_source(source):
+        if sql is None:
+            from mmp.recipe.config import SqlSettings
+
+            sql = SqlSettings()
+        return read_sql(read_query_text(source), sql.uri())
+    path = Path(source)
+    if not path.exists():
+        raise MmpError(
+            f"data not found: {source}",
+            f"check data.source in the recipe or pass --data-path (looked in {Path.cwd()})",
+        )
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if path.is_dir() or suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
+            return pd.read_parquet(path)
+        if suffixes.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+            return pd.read_csv(path, sep="\t" if suffixes.endswith(".tsv") else ",")
+    except (OSError, ValueError) as exc:
+        raise MmpError(f"cannot read {source}: {exc}", "check that the file is valid") from None
+    raise MmpError(
+        f"unsupported data format: {source}",
+        "use a .csv, .tsv or .parquet file, a Parquet directory or a .sql query",
+    )
+
+
+def read_sql(query: str, uri: str) -> pd.DataFrame:
+    """Run a query through SQLAlchemy; errors never show the connection password."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(uri)
+    except Exception as exc:  # noqa: BLE001 - bad URIs raise many types
+        raise MmpError(f"invalid database URI {redact_url(uri)}: {exc}") from None
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql_query(sa.text(query), conn)
+    except sa.exc.SQLAlchemyError as exc:
+        message = redact_url(str(exc).splitlines()[0])
+        raise MmpError(f"SQL query failed: {message}", "check the query and the connection") from None
+    finally:
+        engine.dispose()

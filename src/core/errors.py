@@ -1,0 +1,46 @@
+"""The one user-facing error type.
+
+Library code raises `MmpError` for anything a user can fix (a bad recipe, a missing file, a missing
+extra). The CLI edge prints it as one red line with the fix; anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+class MmpError(Exception):
+    """A mistake the user can fix: `message` says what is wrong, `hint` says how to fix it."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class MissingExtraError(MmpError):
+    """An optional dependency is not installed; the hint names the extra that brings it."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"'{module}' is not installed",
+            f"pip install 'mmp-toolkit[{extra}]'",
+        )
+        self.module = module
+        self.extra = extra
+
+
+def import_optional(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency, or raise a one-line error naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        top = module.split(".")[0]
+        if exc.name is not None and exc.name.split(".")[0] != top:
+            raise  # the package is there but one of *its* dependencies is broken: a bug to see
+        raise MissingExtraError(top, extra) from exc

@@ -1,0 +1,54 @@
+"""Transformers that are shipped *inside* the model artifact.
+
+This module is pickled by value (cloudpickle `register_pickle_by_value`), so a logged model loads
+where mmp is not installed. Keep it standalone: import only numpy, pandas and scikit-learn, and
+never another mmp module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+
+class CalendarFeatures(TransformerMixin, BaseEstimator):
+    """Turn timestamp columns into numeric calendar features (year, month, day of week, ...)."""
+
+    def __init__(self, features: tuple[str, ...] = ("year", "month", "day", "dayofweek")) -> None:
+        self.features = features
+
+    def fit(self, X, y=None):
+        frame = pd.DataFrame(X)
+        self.columns_ = [str(c) for c in frame.columns]
+        self.n_features_in_ = frame.shape[1]
+        return self
+
+    def transform(self, X):
+        frame = pd.DataFrame(X)
+        out = {}
+        for column in frame.columns:
+            ts = pd.to_datetime(frame[column], errors="coerce", utc=False)
+            for feature in self.features:
+                out[f"{column}_{feature}"] = _calendar(ts, feature)
+        return pd.DataFrame(out, index=frame.index).to_numpy(dtype=float)
+
+    def get_feature_names_out(self, input_features=None):
+        columns = input_features if input_features is not None else self.columns_
+        return np.asarray([f"{c}_{f}" for c in columns for f in self.features], dtype=object)
+
+
+def _calendar(ts: pd.Series, feature: str) -> pd.Series:
+    dt = ts.dt
+    if feature == "week":
+        return dt.isocalendar().week.astype("float64")
+    if feature == "is_weekend":
+        return (dt.dayofweek >= 5).astype("float64").where(ts.notna())
+    if feature in ("is_month_start", "is_month_end"):
+        return getattr(dt, feature).astype("float64").where(ts.notna())
+    return getattr(dt, feature).astype("float64")
+
+
+def as_object(frame):
+    """Categorical columns as plain objects, so imputers and encoders accept str, bool and category."""
+    return pd.DataFrame(frame).astype(object)

@@ -1,0 +1,99 @@
+"""MLflow plumbing for training: store set-up, parameter flattening, exact requirements, git state."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mmp.core.errors import MmpError
+from mmp.core.quiet import quiet_libraries
+from mmp.core.yamlio import redact_url
+from mmp.recipe.config import MlflowSettings
+
+
+def use_tracking(settings: MlflowSettings, experiment: str | None = None) -> str:
+    """Point MLflow at the configured store and experiment; return the experiment id."""
+    import mlflow
+
+    quiet_libraries()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    if settings.registry_uri:
+        mlflow.set_registry_uri(settings.registry_uri)
+    name = experiment or settings.experiment
+    try:
+        client = mlflow.MlflowClient()
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            experiment_id = client.create_experiment(name, artifact_location=settings.artifact_location)
+        else:
+            experiment_id = found.experiment_id
+    except Exception as exc:  # noqa: BLE001 - every store raises its own types
+        raise MmpError(
+            f"cannot open the MLflow store {redact_url(settings.tracking_uri)}: {str(exc).splitlines()[0]}",
+            "check mlflow.tracking_uri in the config",
+        ) from None
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return str(experiment_id)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}`, lists indexed, for MLflow params."""
+    out: dict[str, Any] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+    elif isinstance(tree, list) and tree and any(isinstance(v, dict | list) for v in tree):
+        for i, value in enumerate(tree):
+            out.update(flatten(value, f"{prefix}{i}."))
+    else:
+        out[prefix.rstrip(".")] = tree if not isinstance(tree, list) else ",".join(map(str, tree))
+    return out
+
+
+def _distribution_of(module: str) -> str | None:
+    top = module.split(".")[0]
+    mapping = metadata.packages_distributions()
+    names = mapping.get(top)
+    return names[0] if names else None
+
+
+def exact_requirements(objects: list[Any]) -> list[str]:
+    """Pinned requirements for loading the model: scikit-learn's stack plus each estimator's package."""
+    wanted = ["mlflow", "scikit-learn", "numpy", "pandas", "scipy", "cloudpickle"]
+    for obj in objects:
+        dist = _distribution_of(type(obj).__module__)
+        if dist and dist not in wanted and dist != "mmp-toolkit":
+            wanted.append(dist)
+    pins = []
+    for dist in wanted:
+        try:
+            pins.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The current commit (with `-dirty` when there are uncommitted changes), if in a git checkout."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}-dirty" if dirty else head
+
+
+def python_version() -> str:
+    return ".".join(map(str, sys.version_info[:3]))

@@ -1,0 +1,227 @@
+"""`mmp train` as a function: recipe + config + data -> a fitted pipeline logged to MLflow."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from mmp.core.contract import CONTRACT_FILE
+from mmp.core.progress import NullProgress, Progress
+from mmp.core.yamlio import redact_url
+from mmp.pipelines.build import build_pipeline
+from mmp.pipelines.contract_builder import build_contract
+from mmp.pipelines.evaluate import evaluate
+from mmp.pipelines.prepare import Prepared, prepare
+from mmp.pipelines.tracking import exact_requirements, flatten, git_commit, use_tracking
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mmp.recipe.config import Config
+    from mmp.recipe.loader import Loaded
+    from mmp.recipe.models import Recipe
+
+MODEL_NAME = "model"
+METADATA_KEY = "mmp"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced; `--json` prints exactly this."""
+
+    run_id: str
+    experiment_id: str
+    model_uri: str
+    run_model_uri: str
+    tracking_uri: str
+    metrics: dict[str, float]
+    rows: dict[str, int]
+    duration_s: float
+    registered_model: str | None = None
+    registered_version: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fingerprint(df: pd.DataFrame) -> dict[str, Any]:
+    """Rows, columns and a content hash of the training data, to know later what a model saw."""
+    import pandas as pd
+
+    digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    digest.update(",".join(map(str, df.columns)).encode())
+    return {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": digest.hexdigest()}
+
+
+def train(
+    recipe: Loaded[Recipe],
+    config: Loaded[Config],
+    data_path: str | None = None,
+    register_as: str | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train the recipe's pipeline, evaluate it, and log everything to MLflow."""
+    progress = progress or NullProgress()
+    spec = recipe.model
+    started = time.perf_counter()
+    with progress.step("Loading data"):
+        prepared = prepare(spec, config.model, data_path)
+    with progress.step(f"Fitting {spec.model.class_path.rsplit('.', 1)[-1]}"):
+        pipeline = build_pipeline(spec, prepared.columns)
+        train_df = prepared.splits.train
+        X = train_df[prepared.columns.model_input]
+        y = train_df[prepared.columns.target] if prepared.columns.target else None
+        fit_started = time.perf_counter()
+        pipeline.fit(X, y)
+        fit_seconds = time.perf_counter() - fit_started
+    with progress.step("Evaluating"):
+        metrics = _metrics(spec, prepared, pipeline)
+    with progress.step("Logging to MLflow"):
+        result = _log(recipe, config, prepared, pipeline, metrics, fit_seconds, register_as)
+    result.duration_s = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _metrics(recipe: Recipe, prepared: Prepared, pipeline: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for split_name, prefix in (("validation", "val"), ("test", "test")):
+        values = evaluate(
+            pipeline,
+            prepared.splits.named()[split_name],
+            prepared.columns.model_input,
+            prepared.columns.target,
+            recipe.task,
+            recipe.metric_names,
+        )
+        out.update({f"{prefix}_{k}": v for k, v in values.items()})
+    return out
+
+
+def _classes(pipeline: Any, task: str) -> list[Any] | None:
+    if task != "classification":
+        return None
+    return list(getattr(pipeline, "classes_", [])) or None
+
+
+def _log(
+    recipe: Loaded[Recipe],
+    config: Loaded[Config],
+    prepared: Prepared,
+    pipeline: Any,
+    metrics: dict[str, float],
+    fit_seconds: float,
+    register_as: str | None,
+) -> TrainResult:
+    import cloudpickle
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from mmp import __version__
+    from mmp.pipelines import artifact_transformers
+
+    spec, settings = recipe.model, config.model.mlflow
+    experiment_id = use_tracking(settings)
+    columns = prepared.columns
+    contract = build_contract(spec.name, spec.task, prepared.frame, columns, _classes(pipeline, spec.task))
+    example = _input_example(prepared.splits.train[columns.model_input])
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold nulls; the feature contract records
+        # nullability per column and serving checks it, so the hint is noise here.
+        warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
+        signature = infer_signature(example, pipeline.predict(example))
+    trained_at = datetime.now(UTC).isoformat(timespec="seconds")
+    data_print = fingerprint(prepared.frame)
+    model_metadata = {
+        METADATA_KEY: {
+            "format_version": 1,
+            "mmp_version": __version__,
+            "recipe_name": spec.name,
+            "task": spec.task,
+            "trained_at": trained_at,
+            "metrics": metrics,
+            "feature_contract": contract.model_dump(mode="json"),
+        }
+    }
+    tags = {
+        "mmp.recipe": spec.name,
+        "mmp.task": spec.task,
+        "mmp.version": __version__,
+        "mmp.data.sha256": data_print["sha256"],
+        **{f"mmp.metadata.{k}": str(v) for k, v in spec.metadata.items()},
+    }
+    commit = git_commit()
+    if commit:
+        tags["mmp.git_commit"] = commit
+    params = flatten(
+        {
+            "task": spec.task,
+            "seed": spec.seed,
+            "model": spec.model.model_dump(mode="json"),
+            "split": {**spec.data.split.model_dump(mode="json"), "strategy": spec.split_strategy},
+            "preprocessing": spec.preprocessing.model_dump(mode="json"),
+            "data": {"rows": data_print["rows"], "n_features": len(columns.features)},
+        }
+    )
+    # Ship the in-artifact transformers by value: the model must load where mmp is not installed.
+    cloudpickle.register_pickle_by_value(artifact_transformers)
+    with mlflow.start_run(run_name=spec.name, tags=tags) as run:
+        mlflow.log_params({k: _param(v) for k, v in params.items()})
+        mlflow.log_metrics({**metrics, "fit_seconds": fit_seconds})
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name=MODEL_NAME,
+            signature=signature,
+            input_example=example,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            pip_requirements=exact_requirements([pipeline[-1]]),
+            metadata=model_metadata,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / CONTRACT_FILE).write_text(contract.to_json(), encoding="utf-8")
+            (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe.redacted, sort_keys=False), "utf-8")
+            (folder / "config.yaml").write_text(yaml.safe_dump(config.redacted, sort_keys=False), "utf-8")
+            (folder / "data_fingerprint.json").write_text(
+                json.dumps({**data_print, "source": redact_url(prepared.source)}, indent=2), "utf-8"
+            )
+            mlflow.log_artifacts(str(folder))
+        run_id = run.info.run_id
+    result = TrainResult(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        model_uri=info.model_uri,
+        run_model_uri=f"runs:/{run_id}/{MODEL_NAME}",
+        tracking_uri=redact_url(settings.tracking_uri),
+        metrics=metrics,
+        rows={name: len(frame) for name, frame in prepared.splits.named().items()},
+        duration_s=0.0,
+    )
+    name = register_as or settings.registered_model_name
+    if name:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            version = mlflow.register_model(info.model_uri, name)
+        result.registered_model, result.registered_version = name, str(version.version)
+    return result
+
+
+def _param(value: Any) -> Any:
+    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict | list) else value
+    return text[:6000] if isinstance(text, str) else text
+
+
+def _input_example(frame: pd.DataFrame) -> pd.DataFrame:
+    """A few training rows, complete ones first, to document and warm the model."""
+    complete = frame.dropna()
+    return (complete if len(complete) >= 3 else frame).head(5)

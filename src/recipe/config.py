@@ -1,0 +1,112 @@
+"""The config: where to run. Everything has a local default, so `--config-path` is optional."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from mmp.core.errors import MmpError
+from mmp.recipe.base import StrictModel
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
+
+
+class MlflowSettings(StrictModel):
+    """The MLflow tracking store, experiment and registry."""
+
+    tracking_uri: str = Field(
+        default=DEFAULT_TRACKING_URI,
+        description="MLflow tracking URI. Default: a SQLite store in the working directory "
+        "(MLflow 3 refuses the old ./mlruns file store).",
+    )
+    experiment: str = Field(default="mmp", description="Experiment name; created on first use.")
+    registry_uri: str | None = Field(default=None, description="Registry URI if not the tracking URI.")
+    registered_model_name: str | None = Field(
+        default=None,
+        description="Register every trained model under this name (like --register-as).",
+    )
+    artifact_location: str | None = Field(
+        default=None, description="Artifact root for a newly created experiment."
+    )
+
+
+class SqlSettings(StrictModel):
+    """A SQL database reached through SQLAlchemy. The URI comes from the environment, never the file."""
+
+    uri_env: str = Field(
+        default="MMP_DATABASE_URL",
+        description="Name of the environment variable that holds the SQLAlchemy URI.",
+    )
+    chunk_rows: int = Field(default=100_000, gt=0, description="Rows fetched per round trip.")
+
+    @field_validator("uri_env")
+    @classmethod
+    def _looks_like_a_name(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError(
+                "uri_env names an environment variable, not the URI itself "
+                "(put the URI in that variable so it never lands in a file)"
+            )
+        return value
+
+    def uri(self) -> str:
+        """The database URI from the environment, or a one-line error saying which variable to set."""
+        value = os.environ.get(self.uri_env)
+        if not value:
+            raise MmpError(
+                f"the SQL connection needs the environment variable {self.uri_env}",
+                f"export {self.uri_env}=postgresql+psycopg://user:password@host/db (any SQLAlchemy URI)",
+            )
+        return value
+
+
+class ServingSettings(StrictModel):
+    """Defaults for `mmp serve-api`; command-line options override them."""
+
+    host: str = Field(default="127.0.0.1", description="Interface to bind (0.0.0.0 in containers).")
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, description="Worker processes; each loads the model.")
+    api_keys_env: str | None = Field(
+        default=None,
+        description="Environment variable holding comma-separated API keys (default MMP_API_KEYS). "
+        "Without keys the API is open.",
+    )
+    max_batch_records: int = Field(default=1000, gt=0, description="Largest /predict/batch request.")
+    max_body_bytes: int = Field(default=10_000_000, gt=0, description="Largest request body (413).")
+    request_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout (504).")
+    reload_interval_s: float = Field(
+        default=30.0, ge=0, description="Poll interval for a registry alias; 0 disables hot reload."
+    )
+    micro_batching: bool = Field(default=True, description="Group concurrent requests into one call.")
+    micro_batch_max_size: int = Field(default=32, gt=0)
+    micro_batch_max_wait_ms: float = Field(default=2.0, ge=0)
+
+
+class OutputSettings(StrictModel):
+    """Where `mmp batch-inference` writes when the output is a SQL table."""
+
+    kind: Literal["file", "sql"] = "file"
+    path: str | None = Field(default=None, description="Output file for kind=file.")
+    table: str | None = Field(default=None, description="Table name for kind=sql.")
+    if_exists: Literal["replace", "append", "fail"] = Field(
+        default="replace", description="What to do when the table exists (always atomic)."
+    )
+
+
+class BatchSettings(StrictModel):
+    """Defaults for `mmp batch-inference`."""
+
+    chunk_rows: int = Field(default=100_000, gt=0, description="Rows scored per chunk.")
+    output: OutputSettings = Field(default_factory=OutputSettings)
+
+
+class Config(StrictModel):
+    """Where to run: tracking store, data connections, serving and batch defaults."""
+
+    environment: str = Field(default="local", description="A name for this environment.")
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    sql: SqlSettings = Field(default_factory=SqlSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
