@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-RecipePath = typer.Option(..., "--recipe-path", "-r", help="Recipe YAML: what to train.", show_default=False)
+RecipePath = typer.Option(
+    ...,
+    "--recipe-path",
+    "-r",
+    envvar="MMP_RECIPE_PATH",
+    help="Recipe YAML: what to train.",
+    show_default=False,
+)
 ConfigPath = typer.Option(
     None,
     "--config-path",
@@ -19,6 +26,7 @@ DataPath = typer.Option(
     None,
     "--data-path",
     "-d",
+    envvar="MMP_DATA_PATH",
     help="Override the recipe's data.source: CSV, Parquet file or directory, or a .sql query.",
     show_default=False,
 )

@@ -38,15 +38,19 @@ class CalendarFeatures(TransformerMixin, BaseEstimator):
         return np.asarray([f"{c}_{f}" for c in columns for f in self.features], dtype=object)
 
 
+# Recipe names -> pandas accessor names (pandas 3 deprecates the unseparated spellings).
+_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
+
+
 def _calendar(ts: pd.Series, feature: str) -> pd.Series:
     dt = ts.dt
     if feature == "week":
         return dt.isocalendar().week.astype("float64")
     if feature == "is_weekend":
-        return (dt.dayofweek >= 5).astype("float64").where(ts.notna())
+        return (dt.day_of_week >= 5).astype("float64").where(ts.notna())
     if feature in ("is_month_start", "is_month_end"):
         return getattr(dt, feature).astype("float64").where(ts.notna())
-    return getattr(dt, feature).astype("float64")
+    return getattr(dt, _ATTRIBUTES.get(feature, feature)).astype("float64")
 
 
 def as_object(frame):

@@ -1,0 +1,98 @@
+"""Shared fixtures: real MLflow stores in temp dirs and models trained from the example recipes.
+
+Training the examples once per session keeps the suite fast; tests that change MLflow state
+(registry aliases, new runs) make their own store with `mlflow_store`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
+DATA = REPO / "data"
+EXAMPLES = ("breast_cancer", "diabetes", "retail_sell_through")
+
+
+@dataclass(frozen=True)
+class TrainedExample:
+    """One example recipe trained into the session store."""
+
+    name: str
+    recipe_path: Path
+    data_path: Path
+    run_id: str
+    model_uri: str  # models:/m-... (the logged model)
+    registered_uri: str  # models:/<name>/1
+    tracking_uri: str
+
+
+@pytest.fixture(autouse=True)
+def _no_user_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's MLflow or mmp settings."""
+    for name in list(os.environ):
+        if name.startswith(("MLFLOW_", "MMP_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def sqlite_uri(folder: Path) -> str:
+    return f"sqlite:///{folder / 'mlruns.db'}"
+
+
+def write_config(folder: Path, tracking_uri: str, experiment: str = "tests") -> Path:
+    """A config file pointing at a temp store, with artifacts beside it (never in the repo)."""
+    path = folder / "config.yaml"
+    path.write_text(
+        f"environment: test\nmlflow:\n  tracking_uri: {tracking_uri}\n  experiment: {experiment}\n"
+        f"  artifact_location: {folder / 'artifacts'}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A fresh SQLite MLflow store for one test: (tracking URI, config path)."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    uri = sqlite_uri(tmp_path)
+    yield uri, write_config(tmp_path, uri)
+    mlflow.set_tracking_uri(previous)
+
+
+@pytest.fixture(scope="session")
+def session_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    folder = tmp_path_factory.mktemp("mlflow-session")
+    uri = sqlite_uri(folder)
+    return uri, write_config(folder, uri, experiment="session")
+
+
+@pytest.fixture(scope="session")
+def trained(session_store: tuple[str, Path]) -> dict[str, TrainedExample]:
+    """Every example recipe trained once, registered as `<name>` version 1."""
+    from mmp.pipelines.train import train
+    from mmp.recipe.loader import load_config, load_recipe
+
+    uri, config_path = session_store
+    out = {}
+    for name in EXAMPLES:
+        recipe_path = RECIPES / f"{name}.yaml"
+        data_path = DATA / f"{name}.csv"
+        result = train(load_recipe(recipe_path), load_config(config_path), str(data_path), register_as=name)
+        out[name] = TrainedExample(
+            name=name,
+            recipe_path=recipe_path,
+            data_path=data_path,
+            run_id=result.run_id,
+            model_uri=result.model_uri,
+            registered_uri=f"models:/{name}/{result.registered_version}",
+            tracking_uri=uri,
+        )
+    return out
