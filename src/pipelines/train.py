@@ -18,7 +18,7 @@ import yaml
 
 from mmp.core.contract import CONTRACT_FILE
 from mmp.core.progress import NullProgress, Progress
-from mmp.core.yamlio import redact_url
+from mmp.core.yamlio import redact, redact_url
 from mmp.pipelines.build import build_pipeline
 from mmp.pipelines.contract_builder import build_contract
 from mmp.pipelines.evaluate import evaluate
@@ -159,20 +159,23 @@ def _log(
         "mmp.task": spec.task,
         "mmp.version": __version__,
         "mmp.data.sha256": data_print["sha256"],
-        **{f"mmp.metadata.{k}": str(v) for k, v in spec.metadata.items()},
+        # From the redacted tree: metadata filled from ${VARS} keeps the expression, not the value.
+        **{f"mmp.metadata.{k}": str(v) for k, v in (recipe.redacted.get("metadata") or {}).items()},
     }
     commit = git_commit()
     if commit:
         tags["mmp.git_commit"] = commit
     params = flatten(
-        {
-            "task": spec.task,
-            "seed": spec.seed,
-            "model": spec.model.model_dump(mode="json"),
-            "split": {**spec.data.split.model_dump(mode="json"), "strategy": spec.split_strategy},
-            "preprocessing": spec.preprocessing.model_dump(mode="json"),
-            "data": {"rows": data_print["rows"], "n_features": len(columns.features)},
-        }
+        redact(
+            {
+                "task": spec.task,
+                "seed": spec.seed,
+                "model": spec.model.model_dump(mode="json"),
+                "split": {**spec.data.split.model_dump(mode="json"), "strategy": spec.split_strategy},
+                "preprocessing": spec.preprocessing.model_dump(mode="json"),
+                "data": {"rows": data_print["rows"], "n_features": len(columns.features)},
+            }
+        )
     )
     # Ship the in-artifact transformers by value: the model must load where mmp is not installed.
     cloudpickle.register_pickle_by_value(artifact_transformers)

@@ -85,20 +85,40 @@ class ServingSettings(StrictModel):
 
 
 class OutputSettings(StrictModel):
-    """Where `mmp batch-inference` writes when the output is a SQL table."""
+    """Where `mmp batch-inference` writes when `--output-path` is not given."""
 
-    kind: Literal["file", "sql"] = "file"
-    path: str | None = Field(default=None, description="Output file for kind=file.")
-    table: str | None = Field(default=None, description="Table name for kind=sql.")
-    if_exists: Literal["replace", "append", "fail"] = Field(
-        default="replace", description="What to do when the table exists (always atomic)."
+    kind: Literal["file", "sql"] = Field(default="file", description="A file, or a SQL table.")
+    path: str | None = Field(
+        default=None, description="Output file for kind=file (.parquet, .csv, .tsv or .jsonl)."
     )
+    table: str | None = Field(default=None, description="Table name for kind=sql (table or schema.table).")
+    uri_env: str | None = Field(
+        default=None,
+        description="Environment variable with the SQLAlchemy URI of the output database "
+        "(default: sql.uri_env, the input connection).",
+    )
+    if_exists: Literal["replace", "append", "fail"] = Field(
+        default="fail",
+        description="When the table exists: fail (unless --force, which replaces it), replace, or "
+        "append. Always atomic: rows are staged and swapped in with one transaction.",
+    )
+
+    @field_validator("uri_env")
+    @classmethod
+    def _names_a_variable(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value:
+            raise ValueError(
+                "uri_env names an environment variable, not the URI itself "
+                "(put the URI in that variable so it never lands in a file)"
+            )
+        return value
 
 
 class BatchSettings(StrictModel):
-    """Defaults for `mmp batch-inference`."""
+    """Defaults for `mmp batch-inference`; command-line options override them."""
 
     chunk_rows: int = Field(default=100_000, gt=0, description="Rows scored per chunk.")
+    workers: int = Field(default=1, ge=1, description="Scoring processes (for CPU-bound models).")
     output: OutputSettings = Field(default_factory=OutputSettings)
 
 
