@@ -126,7 +126,7 @@ class Config(StrictModel):
     """Where to run: tracking store, data connections, serving and batch defaults."""
 
     environment: str = Field(default="local", description="A name for this environment.")
-    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
-    sql: SqlSettings = Field(default_factory=SqlSettings)
-    serving: ServingSettings = Field(default_factory=ServingSettings)
-    batch: BatchSettings = Field(default_factory=BatchSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="Tracking and registry.")
+    sql: SqlSettings = Field(default_factory=SqlSettings, description="SQL connection for .sql sources.")
+    serving: ServingSettings = Field(default_factory=ServingSettings, description="mmp serve-api defaults.")
+    batch: BatchSettings = Field(default_factory=BatchSettings, description="mmp batch-inference defaults.")

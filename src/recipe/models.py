@@ -250,10 +250,12 @@ class Recipe(StrictModel):
     name: str = Field(description="Recipe name: the MLflow run name and the model's default name.")
     task: Task = Field(description="classification, regression, timeseries or clustering.")
     seed: int = Field(default=42, description="Seed for splits and estimators: same seed, same metrics.")
-    model: ModelSpec
-    data: DataSpec
-    preprocessing: Preprocessing = Field(default_factory=Preprocessing)
-    evaluation: Evaluation = Field(default_factory=Evaluation)
+    model: ModelSpec = Field(description="The estimator and its hyperparameters.")
+    data: DataSpec = Field(description="Data source, column roles and split.")
+    preprocessing: Preprocessing = Field(
+        default_factory=Preprocessing, description="Steps applied inside the model pipeline."
+    )
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="Metrics to compute.")
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Free-form tags (owner, description...) logged to MLflow."
     )
@@ -332,8 +334,10 @@ class DataSpec(StrictModel):
         "query (run with the config's SQL connection). Relative paths are relative to the working "
         "directory. --data-path overrides it.",
     )
-    data_interface: DataInterface = Field(default_factory=DataInterface)
-    split: SplitSpec = Field(default_factory=SplitSpec)
+    data_interface: DataInterface = Field(
+        default_factory=DataInterface, description="Which column plays which role."
+    )
+    split: SplitSpec = Field(default_factory=SplitSpec, description="Train/validation/test split.")
 
 
 def _estimator_kind(estimator: type) -> str | None:
