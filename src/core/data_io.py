@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mmp.core.errors import MmpError
 from mmp.core.yamlio import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from mmp.recipe.config import SqlSettings
 
 _QUERY = re.compile(r"^\s*(select|with)\b", re.I)
 
@@ -32,15 +30,17 @@ def read_query_text(source: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def read_table(source: str, sql: SqlSettings | None = None) -> pd.DataFrame:
+class SqlConnection(Protocol):
+    """Anything that yields a database URI on demand (the config's `sql` block)."""
+
+    def uri(self) -> str: ...
+
+
+def read_table(source: str, sql: SqlConnection) -> pd.DataFrame:
     """Load a whole data source; training needs it in memory (batch scoring streams instead)."""
     import pandas as pd
 
     if is_sql_source(source):
-        if sql is None:
-            from mmp.recipe.config import SqlSettings
-
-            sql = SqlSettings()
         return read_sql(read_query_text(source), sql.uri())
     path = Path(source)
     if not path.exists():
