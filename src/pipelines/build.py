@@ -6,11 +6,10 @@ logged model loads wherever scikit-learn does.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from mmp.pipelines.columns import ResolvedColumns
-from mmp.recipe.components import import_class
+from mmp.recipe.components import accepted_params, import_class
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -30,7 +29,7 @@ def build_estimator(recipe: Recipe) -> Any:
     """The estimator with its hyperparameters, seeded from the recipe when it takes a random_state."""
     cls = import_class(recipe.model.class_path)
     params = dict(recipe.model.hyperparameters)
-    accepted = inspect.signature(cls.__init__).parameters
+    accepted, _ = accepted_params(cls)
     if "random_state" in accepted and "random_state" not in params:
         params["random_state"] = recipe.seed
     return cls(**params)

@@ -67,8 +67,8 @@ def import_class(class_path: str) -> type:
 
 def accepted_params(cls: type) -> tuple[set[str], bool]:
     """The keyword parameters a class's constructor accepts, and whether it also takes **kwargs."""
-    params = inspect.signature(cls.__init__).parameters
-    names = {n for n, p in params.items() if n != "self" and p.kind is not p.VAR_POSITIONAL}
+    params = inspect.signature(cls).parameters
+    names = {n for n, p in params.items() if p.kind is not p.VAR_POSITIONAL}
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
     names = {n for n in names if params[n].kind is not params[n].VAR_KEYWORD}
     if takes_kwargs:

@@ -12,19 +12,6 @@ from mmp.recipe.base import StrictModel
 from mmp.recipe.components import TRANSFORMERS, check_params, import_class
 from mmp.recipe.metrics import DEFAULT_METRICS, METRICS_BY_TASK, Task, canonical_metric
 
-CALENDAR_FEATURES = (
-    "year",
-    "quarter",
-    "month",
-    "week",
-    "day",
-    "dayofweek",
-    "dayofyear",
-    "hour",
-    "is_weekend",
-    "is_month_start",
-    "is_month_end",
-)
 CalendarFeature = Literal[
     "year",
     "quarter",
@@ -206,6 +193,10 @@ class Step(StrictModel):
         return {**defaults, **self.params}
 
 
+def _default_calendar() -> list[CalendarFeature]:
+    return ["year", "month", "day", "dayofweek", "dayofyear", "week"]
+
+
 def _default_numeric() -> list[Step]:
     return [Step(type="simple_imputer", params={"strategy": "median"})]
 
@@ -230,7 +221,7 @@ class Preprocessing(StrictModel):
         "encoding that ignores unknown categories).",
     )
     calendar_features: list[CalendarFeature] = Field(
-        default_factory=lambda: ["year", "month", "day", "dayofweek", "dayofyear", "week"],
+        default_factory=_default_calendar,
         description="Calendar features derived from the timestamp column for timeseries tasks.",
     )
 
