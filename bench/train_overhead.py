@@ -45,7 +45,9 @@ PLAIN = textwrap.dedent(
     pipe.fit(X_train, y_train)
     with mlflow.start_run():
         mlflow.log_metric("test_r2", pipe.score(X_test, y_test))
-        mlflow.sklearn.log_model(pipe, name="model", input_example=X_train.head(5))
+        # skops (MLflow 3 default) refuses tree models unless their types are trusted
+        mlflow.sklearn.log_model(pipe, name="model", input_example=X_train.head(5),
+                                 serialization_format="cloudpickle")
     """
 )
 
