@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 
 
 class CalendarFeatures(TransformerMixin, BaseEstimator):
@@ -56,3 +56,25 @@ def _calendar(ts: pd.Series, feature: str) -> pd.Series:
 def as_object(frame):
     """Categorical columns as plain objects, so imputers and encoders accept str, bool and category."""
     return pd.DataFrame(frame).astype(object)
+
+
+class EncodedLabelsClassifier(ClassifierMixin, BaseEstimator):
+    """Fit a classifier on labels 0..k-1 and map its predictions back to the original labels.
+
+    XGBoost refuses string or non-contiguous class labels; this keeps `predict` returning the labels
+    the user trained on and `classes_` in the same order as `predict_proba`'s columns.
+    """
+
+    def __init__(self, estimator=None) -> None:
+        self.estimator = estimator
+
+    def fit(self, X, y, **fit_params):
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        self.estimator_ = clone(self.estimator).fit(X, codes, **fit_params)
+        return self
+
+    def predict(self, X):
+        return self.classes_[np.asarray(self.estimator_.predict(X)).astype(int)]
+
+    def predict_proba(self, X):
+        return self.estimator_.predict_proba(X)

@@ -25,6 +25,10 @@ def _steps(steps: list[Step], prefix: str) -> list[tuple[str, Any]]:
     return built
 
 
+# Libraries whose classifiers only accept labels 0..k-1.
+NEEDS_ENCODED_LABELS = frozenset({"xgboost"})
+
+
 def build_estimator(recipe: Recipe) -> Any:
     """The estimator with its hyperparameters, seeded from the recipe when it takes a random_state."""
     cls = import_class(recipe.model.class_path)
@@ -32,7 +36,12 @@ def build_estimator(recipe: Recipe) -> Any:
     accepted, _ = accepted_params(cls)
     if "random_state" in accepted and "random_state" not in params:
         params["random_state"] = recipe.seed
-    return cls(**params)
+    estimator = cls(**params)
+    if recipe.task == "classification" and cls.__module__.split(".")[0] in NEEDS_ENCODED_LABELS:
+        from mmp.pipelines.artifact_transformers import EncodedLabelsClassifier
+
+        return EncodedLabelsClassifier(estimator)
+    return estimator
 
 
 def build_pipeline(recipe: Recipe, columns: ResolvedColumns) -> Pipeline:

@@ -64,6 +64,8 @@ def exact_requirements(objects: list[Any]) -> list[str]:
     """Pinned requirements for loading the model: scikit-learn's stack plus each estimator's package."""
     wanted = ["mlflow", "scikit-learn", "numpy", "pandas", "scipy", "cloudpickle"]
     for obj in objects:
+        if obj is None:
+            continue
         dist = _distribution_of(type(obj).__module__)
         if dist and dist not in wanted and dist != "mmp-toolkit":
             wanted.append(dist)

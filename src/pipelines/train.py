@@ -188,7 +188,7 @@ def _log(
             signature=signature,
             input_example=example,
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-            pip_requirements=exact_requirements([pipeline[-1]]),
+            pip_requirements=exact_requirements([pipeline[-1], getattr(pipeline[-1], "estimator", None)]),
             metadata=model_metadata,
         )
         with tempfile.TemporaryDirectory() as tmp:
