@@ -117,23 +117,23 @@ def _check_splits(recipe: Recipe, splits: Splits, columns: ResolvedColumns) -> N
                 f"use more data or set {name}: 0",
             )
     if recipe.task == "classification" and columns.target:
-        classes = set(splits.train[columns.target].unique())
-        for name, part in splits.named().items():
-            if len(part) == 0:
-                continue
-            present = set(part[columns.target].unique())
-            missing = classes - present if name != "train" else set()
-            if name == "train":
-                unseen = (
-                    set().union(*(set(p[columns.target].unique()) for p in splits.named().values())) - present
-                )
-                if unseen:
-                    raise MmpError(
-                        f"data.split: classes {sorted(map(str, unseen))} never appear in the train split",
-                        "use a stratified random split or more data",
-                    )
-            elif missing:
-                raise MmpError(
-                    f"data.split.{name}: classes {sorted(map(str, missing))} are missing from that split",
-                    "use a stratified random split, more data, or a larger share",
-                )
+        _check_classes(splits, columns.target)
+
+
+def _check_classes(splits: Splits, target: str) -> None:
+    """Every class must be learnt (in train) and measured (in each non-empty evaluation split)."""
+    present = {name: set(part[target].unique()) for name, part in splits.named().items() if len(part)}
+    everywhere = set().union(*present.values())
+    unseen = everywhere - present["train"]
+    if unseen:
+        raise MmpError(
+            f"data.split: classes {sorted(map(str, unseen))} never appear in the train split",
+            "use a stratified random split or more data",
+        )
+    for name, classes in present.items():
+        missing = everywhere - classes
+        if missing:
+            raise MmpError(
+                f"data.split.{name}: classes {sorted(map(str, missing))} are missing from that split",
+                "use a stratified random split, more data, or a larger share",
+            )
