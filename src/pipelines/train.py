@@ -28,6 +28,7 @@ from mmp.pipelines.tracking import exact_requirements, flatten, git_commit, use_
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mmp.pipelines.tune import TuningResult
     from mmp.recipe.config import Config
     from mmp.recipe.loader import Loaded
     from mmp.recipe.models import Recipe
@@ -78,6 +79,12 @@ def train(
     started = time.perf_counter()
     with progress.step("Loading data"):
         prepared = prepare(spec, config.model, data_path)
+    tuning = None
+    if spec.model.tuning is not None:
+        from mmp.pipelines.tune import tune, with_hyperparameters
+
+        tuning = tune(spec, prepared, progress)
+        spec = with_hyperparameters(spec, tuning.best_params)
     with progress.step(f"Fitting {spec.model.class_path.rsplit('.', 1)[-1]}"):
         pipeline = build_pipeline(spec, prepared.columns)
         train_df = prepared.splits.train
@@ -89,7 +96,7 @@ def train(
     with progress.step("Evaluating"):
         metrics = _metrics(spec, prepared, pipeline)
     with progress.step("Logging to MLflow"):
-        result = _log(recipe, config, prepared, pipeline, metrics, fit_seconds, register_as)
+        result = _log(recipe, spec, config, prepared, pipeline, metrics, fit_seconds, register_as, tuning)
     result.duration_s = round(time.perf_counter() - started, 3)
     return result
 
@@ -117,12 +124,14 @@ def _classes(pipeline: Any, task: str) -> list[Any] | None:
 
 def _log(
     recipe: Loaded[Recipe],
+    spec: Recipe,
     config: Loaded[Config],
     prepared: Prepared,
     pipeline: Any,
     metrics: dict[str, float],
     fit_seconds: float,
     register_as: str | None,
+    tuning: TuningResult | None,
 ) -> TrainResult:
     import cloudpickle
     import mlflow
@@ -131,7 +140,7 @@ def _log(
     from mmp import __version__
     from mmp.pipelines import artifact_transformers
 
-    spec, settings = recipe.model, config.model.mlflow
+    settings = config.model.mlflow
     experiment_id = use_tracking(settings)
     columns = prepared.columns
     contract = build_contract(spec.name, spec.task, prepared.frame, columns, _classes(pipeline, spec.task))
@@ -199,7 +208,12 @@ def _log(
             (folder / "data_fingerprint.json").write_text(
                 json.dumps({**data_print, "source": redact_url(prepared.source)}, indent=2), "utf-8"
             )
+            if tuning is not None:
+                (folder / "tuning_trials.json").write_text(json.dumps(tuning.trials, indent=2), "utf-8")
             mlflow.log_artifacts(str(folder))
+        if tuning is not None:
+            mlflow.log_metric(f"tuning_best_val_{tuning.metric}", tuning.best_value)
+            mlflow.set_tags({"mmp.tuning.metric": tuning.metric, "mmp.tuning.direction": tuning.direction})
         run_id = run.info.run_id
     result = TrainResult(
         run_id=run_id,

@@ -28,6 +28,50 @@ CalendarFeature = Literal[
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
+class SearchDimension(StrictModel):
+    """One hyperparameter's search range for tuning."""
+
+    type: Literal["int", "float", "categorical"] = Field(description="Kind of values to try.")
+    low: float | None = Field(default=None, description="Lower bound (int and float).")
+    high: float | None = Field(default=None, description="Upper bound, inclusive (int and float).")
+    log: bool = Field(default=False, description="Sample on a log scale (bounds must be > 0).")
+    step: float | None = Field(default=None, description="Grid step (int and float, not with log).")
+    choices: list[Any] | None = Field(default=None, description="Values to try (categorical).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchDimension:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical dimension needs a non-empty `choices` list")
+            if self.low is not None or self.high is not None:
+                raise ValueError("a categorical dimension takes `choices`, not low/high")
+            return self
+        if self.choices is not None:
+            raise ValueError(f"an {self.type} dimension takes low/high, not `choices`")
+        if self.low is None or self.high is None or self.low >= self.high:
+            raise ValueError("low and high are required, with low < high")
+        if self.log and (self.low <= 0 or self.step is not None):
+            raise ValueError("log scale needs low > 0 and no step")
+        if self.type == "int" and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise ValueError("an int dimension needs whole-number bounds")
+        return self
+
+
+class Tuning(StrictModel):
+    """Hyperparameter search with Optuna (the `tune` extra), scored on the validation split."""
+
+    n_trials: int = Field(default=20, gt=0, description="Number of trials.")
+    timeout_s: float | None = Field(default=None, gt=0, description="Stop starting trials after this.")
+    metric: str | None = Field(
+        default=None,
+        description="Metric (or alias) to optimise on the validation split; its direction is known "
+        "(e.g. rmse is minimised). Default: the recipe's first metric.",
+    )
+    search_space: dict[str, SearchDimension] = Field(
+        description="Hyperparameter -> range; each name is checked against the estimator's signature."
+    )
+
+
 class ModelSpec(StrictModel):
     """The estimator: any importable class with the scikit-learn API, and its hyperparameters."""
 
@@ -54,6 +98,20 @@ class ModelSpec(StrictModel):
         class_path = info.data.get("class_path")
         if class_path is not None:  # otherwise class_path already reported its own error
             check_params(import_class(class_path), value)
+        return value
+
+    tuning: Tuning | None = Field(
+        default=None,
+        description="Optional search over hyperparameters; the best trial's values override "
+        "`hyperparameters` for the final fit.",
+    )
+
+    @field_validator("tuning")
+    @classmethod
+    def _known_search_space(cls, value: Tuning | None, info: ValidationInfo) -> Tuning | None:
+        class_path = info.data.get("class_path")
+        if value is not None and class_path is not None:
+            check_params(import_class(class_path), value.search_space)
         return value
 
 
@@ -282,6 +340,17 @@ class Recipe(StrictModel):
 
     def _check_metrics(self) -> None:
         allowed = METRICS_BY_TASK[self.task]
+        tuning = self.model.tuning
+        if tuning is not None:
+            if self.data.split.validation <= 0:
+                raise ValueError(
+                    "model.tuning scores trials on the validation split: set data.split.validation > 0"
+                )
+            if tuning.metric is not None and canonical_metric(tuning.metric) not in allowed:
+                raise ValueError(
+                    f"model.tuning.metric: '{tuning.metric}' does not fit a {self.task} task"
+                    f"{did_you_mean(tuning.metric, allowed)}; choose from {', '.join(allowed)}"
+                )
         for name in self.evaluation.metrics or []:
             if canonical_metric(name) not in allowed:
                 raise ValueError(
@@ -308,6 +377,13 @@ class Recipe(StrictModel):
         if self.data.split.strategy is not None:
             return self.data.split.strategy
         return "temporal" if self.task == "timeseries" else "random"
+
+    @property
+    def tuning_metric(self) -> str:
+        """The canonical metric tuning optimises: never an alias, so it cannot silently score 0."""
+        tuning = self.model.tuning
+        chosen = tuning.metric if tuning and tuning.metric else self.metric_names[0]
+        return canonical_metric(chosen)
 
     @property
     def metric_names(self) -> list[str]:
