@@ -61,8 +61,15 @@ def tune(recipe: Recipe, prepared: Prepared, progress: Progress | None = None) -
 
     def objective(trial: Any) -> float:
         params = {name: _suggest(trial, name, dim) for name, dim in spec.search_space.items()}
-        pipeline = build_pipeline(with_hyperparameters(recipe, params), columns)
-        pipeline.fit(train[columns.model_input], y)
+        try:
+            pipeline = build_pipeline(with_hyperparameters(recipe, params), columns)
+            pipeline.fit(train[columns.model_input], y)
+        except (TypeError, ValueError) as exc:  # the estimator rejected a value drawn from the space
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise MmpError(
+                f"model.tuning: trial {trial.number} with {params} failed: {first_line}",
+                "narrow model.tuning.search_space to values the estimator accepts",
+            ) from exc
         scores = evaluate(pipeline, validation, columns.model_input, columns.target, recipe.task, [metric])
         if metric not in scores:
             raise MmpError(

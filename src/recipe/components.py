@@ -79,11 +79,33 @@ def accepted_params(cls: type) -> tuple[set[str], bool]:
     return names, takes_kwargs
 
 
-def check_params(cls: type, params: dict[str, Any]) -> None:
-    """Raise ValueError naming the first parameter the class does not accept, with a suggestion."""
+def check_params(cls: type, params: dict[str, Any], values: bool = True) -> None:
+    """Raise ValueError naming the first parameter the class does not accept, with a suggestion;
+    with `values`, also run the class's own value checks."""
     names, takes_kwargs = accepted_params(cls)
     if takes_kwargs:
         return  # the library validates its own free-form parameters at fit time
     for key in params:
         if key not in names:
             raise ValueError(f"'{key}' is not a parameter of {cls.__name__}{did_you_mean(key, names)}")
+    if values:
+        check_values(cls, params)
+
+
+def check_values(cls: type, params: dict[str, Any]) -> None:
+    """Raise ValueError when scikit-learn's own constraints reject a value (e.g. max_depth: -1).
+
+    scikit-learn checks values only at fit time; running its checker now moves the error from the
+    middle of training to `mmp validate`. Classes without such a checker are left to their fit.
+    """
+    try:
+        instance = cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{cls.__name__} rejects these parameters: {exc}") from None
+    validate = getattr(instance, "_validate_params", None)
+    if validate is None:
+        return
+    try:
+        validate()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc).replace("\n", " ")) from None

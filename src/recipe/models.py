@@ -111,7 +111,7 @@ class ModelSpec(StrictModel):
     def _known_search_space(cls, value: Tuning | None, info: ValidationInfo) -> Tuning | None:
         class_path = info.data.get("class_path")
         if value is not None and class_path is not None:
-            check_params(import_class(class_path), value.search_space)
+            check_params(import_class(class_path), value.search_space, values=False)
         return value
 
 

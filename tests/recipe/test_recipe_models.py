@@ -194,3 +194,16 @@ def test_config_rejects_unknown_keys(tmp_path: Path) -> None:
     path.write_text(textwrap.dedent("mlflow:\n  tracking_url: sqlite:///x.db\n"), encoding="utf-8")
     with pytest.raises(MmpError, match=r"mlflow.tracking_url: unknown key \(did you mean 'tracking_uri'\?\)"):
         load_config(path)
+
+
+def test_hyperparameter_values_are_checked_before_training(tmp_path: Path) -> None:
+    tree = with_(
+        "model",
+        {"class_path": "sklearn.ensemble.RandomForestClassifier", "hyperparameters": {"max_depth": -1}},
+    )
+    message = error_for(tmp_path, tree)
+    assert "model.hyperparameters: The 'max_depth' parameter of RandomForestClassifier must be" in message
+    bad_step = with_(
+        "preprocessing", {"numeric": [{"type": "simple_imputer", "params": {"strategy": "mode"}}]}
+    )
+    assert "The 'strategy' parameter of SimpleImputer must be" in error_for(tmp_path, bad_step)
