@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from mmp.cli import batch as batch_cmd
 from mmp.cli import train as train_cmd
 from mmp.cli import validate as validate_cmd
 
@@ -54,6 +55,7 @@ def main(
 
 app.command("train")(train_cmd.train)
 app.command("validate")(validate_cmd.validate)
+app.command("batch-inference")(batch_cmd.batch_inference)
 
 
 def run(argv: list[str] | None = None) -> None:

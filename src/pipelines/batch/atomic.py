@@ -1,0 +1,177 @@
+"""Files that appear whole or not at all.
+
+An output is written to an anonymous file (Linux `O_TMPFILE`: it has no name, so even `kill -9`
+leaves nothing behind) and given its real name only when the job succeeds. Where the filesystem
+cannot make anonymous files, a hidden `.NAME.mmp-partial-PID-XXXX` file is used instead; it is
+removed on any Python-level failure (error, Ctrl-C, SIGTERM), and a later run sweeps the ones a
+killed process left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from pathlib import Path
+from typing import BinaryIO
+
+from mmp.core.errors import MmpError
+
+PARTIAL_MARK = ".mmp-partial-"
+_NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT}
+
+
+def partial_name(target: Path) -> str:
+    return f".{target.name}{PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_partials(target: Path) -> list[Path]:
+    """Remove hidden partial files of `target` whose writing process is gone; return them."""
+    removed = []
+    prefix = f".{target.name}{PARTIAL_MARK}"
+    if not target.parent.is_dir():
+        return removed
+    for candidate in target.parent.iterdir():
+        if not candidate.name.startswith(prefix):
+            continue
+        pid_text = candidate.name[len(prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            with contextlib.suppress(FileNotFoundError):
+                candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
+class AtomicFile:
+    """A binary file that becomes `target` on `commit()` and vanishes on `abort()` or a crash.
+
+    Use it as a context manager: leaving the block without `commit()` aborts.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self._fd: int | None = None
+        self._named: Path | None = None
+        self.file: BinaryIO
+        directory = target.parent if str(target.parent) else Path(".")
+        directory.mkdir(parents=True, exist_ok=True)
+        tmpfile = getattr(os, "O_TMPFILE", None)
+        if tmpfile is not None:
+            try:
+                self._fd = os.open(directory, tmpfile | os.O_RDWR | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                if exc.errno not in _NO_TMPFILE:
+                    raise _unwritable(target, exc) from None
+        if self._fd is None:
+            self._named = directory / partial_name(target)
+            try:
+                self._fd = os.open(self._named, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise _unwritable(target, exc) from None
+        self.file = os.fdopen(self._fd, "wb", buffering=1 << 20, closefd=False)
+        self._done = False
+
+    @property
+    def anonymous(self) -> bool:
+        """True when no name exists on disk until commit (the kill -9 safe mode)."""
+        return self._named is None
+
+    def commit(self) -> Path:
+        """Flush to disk and give the file its final name in one rename (replacing any old file)."""
+        assert self._fd is not None and not self._done
+        self.file.flush()
+        os.fsync(self._fd)
+        directory = self.target.parent if str(self.target.parent) else Path(".")
+        if self._named is None:
+            # Link the anonymous file under a hidden name, then rename it over the target: rename
+            # replaces atomically, link does not.
+            self._named = directory / partial_name(self.target)
+            _link_anonymous(self._fd, self._named)
+        os.replace(self._named, self.target)
+        self._named = None
+        self._close()
+        _fsync_dir(directory)
+        self._done = True
+        return self.target
+
+    def abort(self) -> None:
+        """Drop everything written so far; safe to call twice."""
+        if self._done:
+            return
+        self._done = True
+        self._close()
+        if self._named is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._named.unlink()
+            self._named = None
+
+    def _close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.file.close()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
+
+
+def _link_anonymous(fd: int, name: Path) -> None:
+    """Give an O_TMPFILE file a name: linkat(2) through /proc/self/fd with AT_SYMLINK_FOLLOW.
+
+    `os.link` only uses linkat (and so follows the /proc magic link) when a dir fd is given; plain
+    link(2) would try to link the symlink itself and fail with EXDEV. Without /proc, copy instead.
+    """
+    dir_fd = os.open(name.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.link(f"/proc/self/fd/{fd}", name.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+        return
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+    out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        size, offset = os.fstat(fd).st_size, 0
+        while offset < size:
+            sent = os.copy_file_range(fd, out, size - offset, offset, offset)
+            if sent == 0:
+                raise OSError(errno.EIO, "short copy")
+            offset += sent
+        os.fsync(out)
+    except BaseException:
+        os.close(out)
+        name.unlink(missing_ok=True)
+        raise
+    os.close(out)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _unwritable(target: Path, exc: OSError) -> MmpError:
+    return MmpError(
+        f"cannot write {target}: {exc.strerror or exc}",
+        "check that the output folder exists and is writable",
+    )
