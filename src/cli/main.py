@@ -12,6 +12,7 @@ import sys
 import typer
 
 from mmp.cli import batch as batch_cmd
+from mmp.cli import serve as serve_cmd
 from mmp.cli import train as train_cmd
 from mmp.cli import validate as validate_cmd
 
@@ -55,6 +56,7 @@ def main(
 
 app.command("train")(train_cmd.train)
 app.command("validate")(validate_cmd.validate)
+app.command("serve-api")(serve_cmd.serve_api)
 app.command("batch-inference")(batch_cmd.batch_inference)
 
 

@@ -73,6 +73,11 @@ class ServingSettings(StrictModel):
         description="Environment variable holding comma-separated API keys (default MMP_API_KEYS). "
         "Without keys the API is open.",
     )
+    docs_public: bool = Field(
+        default=True,
+        description="With API keys set, still serve /docs and /openapi.json without a key (they show "
+        "the request schema, never data). /health and /ready are always open.",
+    )
     max_batch_records: int = Field(default=1000, gt=0, description="Largest /predict/batch request.")
     max_body_bytes: int = Field(default=10_000_000, gt=0, description="Largest request body (413).")
     request_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout (504).")
@@ -80,8 +85,13 @@ class ServingSettings(StrictModel):
         default=30.0, ge=0, description="Poll interval for a registry alias; 0 disables hot reload."
     )
     micro_batching: bool = Field(default=True, description="Group concurrent requests into one call.")
-    micro_batch_max_size: int = Field(default=32, gt=0)
-    micro_batch_max_wait_ms: float = Field(default=2.0, ge=0)
+    micro_batch_max_size: int = Field(default=32, gt=0, description="Most records in one grouped call.")
+    micro_batch_max_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        description="Longest wait for more records before a grouped call, only while requests keep "
+        "arriving (a lone request never waits).",
+    )
 
 
 class OutputSettings(StrictModel):

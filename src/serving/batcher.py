@@ -1,0 +1,155 @@
+"""Adaptive micro-batching: concurrent single-record requests share one pipeline call.
+
+A 32-row DataFrame costs a scikit-learn pipeline about what one row costs, so under load grouping
+requests multiplies throughput. The rule is adaptive: a request that arrives while the model is
+idle and nothing else is queued is scored at once (a lone client never waits); while a call is
+running, new requests queue up and the next call takes up to `max_size` of them; after a grouped
+call, the batcher waits at most `max_wait` for stragglers, because under steady load the clients
+just answered are about to send again.
+
+One thread runs the pipeline calls, one at a time; each call gets its own frame, so nothing is
+shared between requests. If a grouped call fails, each record is retried alone so one bad record
+never fails its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mmp.serving.scorer import ServedModel
+
+Row = dict[str, Any]
+Scorer = Callable[[ServedModel, list[Row], str], list[dict[str, Any]]]
+
+
+class BatcherStopped(RuntimeError):
+    """The server is shutting down; queued requests are not scored."""
+
+
+class MicroBatcher:
+    """Queue of (record, future); one task groups them and scores each group in a worker thread."""
+
+    def __init__(
+        self,
+        model: Callable[[], ServedModel | None],
+        score: Scorer,
+        max_size: int,
+        max_wait_s: float,
+    ) -> None:
+        self._model = model
+        self._score = score
+        self.max_size = max_size
+        self.max_wait_s = max_wait_s
+        self._queue: deque[tuple[Row, asyncio.Future[tuple[dict[str, Any], ServedModel]]]] = deque()
+        self._arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._last_size = 0
+
+    def start(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmp-score")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="mmp-micro-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while self._queue:
+            _, future = self._queue.popleft()
+            if not future.done():
+                future.set_exception(BatcherStopped("the server is shutting down"))
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def submit(self, row: Row) -> tuple[dict[str, Any], ServedModel]:
+        """Score one record with whatever model is current when its group runs."""
+        if self._task is None:
+            raise BatcherStopped("the micro-batcher is not running")
+        future: asyncio.Future[tuple[dict[str, Any], ServedModel]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._queue.append((row, future))
+        self._arrived.set()
+        return await future
+
+    async def _gather_stragglers(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s
+        while len(self._queue) < self.max_size:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                self._arrived.clear()
+                await self._arrived.wait()
+            if self._last_size > 1 and self.max_wait_s > 0 and len(self._queue) < self.max_size:
+                await self._gather_stragglers()
+            group: list[tuple[Row, asyncio.Future[tuple[dict[str, Any], ServedModel]]]] = []
+            while self._queue and len(group) < self.max_size:
+                item = self._queue.popleft()
+                if not item[1].done():  # a request that timed out while queued is dropped
+                    group.append(item)
+            if not group:
+                continue
+            self._last_size = len(group)
+            model = self._model()
+            if model is None:  # pragma: no cover - submit is only reachable once a model is loaded
+                for _, future in group:
+                    future.set_exception(BatcherStopped("no model loaded"))
+                continue
+            rows = [row for row, _ in group]
+            outcomes = await loop.run_in_executor(self._executor, self._score_group, model, rows)
+            for (_, future), outcome in zip(group, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result((outcome, model))
+
+    def _score_group(self, model: ServedModel, rows: list[Row]) -> list[dict[str, Any] | BaseException]:
+        """Runs in the scoring thread: one call for the group, or one per record if the group fails."""
+        kind = "micro_batch" if len(rows) > 1 else "single"
+        try:
+            return list(self._score(model, rows, kind))
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting request, never lost
+            if len(rows) == 1:
+                return [exc]
+        outcomes: list[dict[str, Any] | BaseException] = []
+        for row in rows:
+            try:
+                outcomes.append(self._score(model, [row], "single")[0])
+            except Exception as exc:  # noqa: BLE001
+                outcomes.append(exc)
+        return outcomes
+
+
+def timed(score: Callable[[ServedModel, list[Row]], list[dict[str, Any]]], observe: Any) -> Scorer:
+    """Wrap a scorer so every pipeline call is measured: observe(model, kind, rows, seconds)."""
+
+    def run(model: ServedModel, rows: list[Row], kind: str) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        try:
+            return score(model, rows)
+        finally:
+            observe(model, kind, len(rows), time.perf_counter() - started)
+
+    return run

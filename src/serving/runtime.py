@@ -1,0 +1,163 @@
+"""The model being served: first load, warm-up, and hot reload of a registry alias.
+
+`current` is replaced by one assignment, never mutated, so a request that picked up a model keeps
+it to the end while new requests see the new one. A version that fails to load, fails its warm-up
+or changes the request schema is logged and skipped; the old version keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+import time
+from typing import Literal
+
+from mmp.core.errors import MmpError
+from mmp.core.model_store import LoadedModel, load_model, version_of
+from mmp.core.yamlio import redact_url
+from mmp.serving.metrics import ServingMetrics
+from mmp.serving.scorer import ServedModel, serve_model, warm_up
+from mmp.serving.settings import ServeSettings
+
+logger = logging.getLogger("mmp.serving")
+
+_ALIAS = re.compile(r"^models:/[^/@]+@[^/]+$")
+MAX_RETRY_S = 600.0
+
+State = Literal["loading", "ready", "failed"]
+ReloadOutcome = Literal["unchanged", "reloaded", "failed", "skipped", "unresolved"]
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, MmpError):
+        return str(exc)
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+
+
+class ModelHolder:
+    """Loads the model once, serves `current`, and follows a registry alias when asked to."""
+
+    def __init__(self, settings: ServeSettings, metrics: ServingMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.current: ServedModel | None = None
+        self.state: State = "loading"
+        self.error: str | None = None
+        self._failed: dict[str, tuple[int, float]] = {}  # version -> (failures, retry after)
+
+    @property
+    def follows_alias(self) -> bool:
+        return bool(_ALIAS.match(self.settings.model_uri))
+
+    def _use_tracking(self) -> None:
+        import mlflow
+
+        if self.settings.tracking_uri:
+            mlflow.set_tracking_uri(self.settings.tracking_uri)
+        if self.settings.registry_uri:
+            mlflow.set_registry_uri(self.settings.registry_uri)
+
+    def _prepare(self, loaded: LoadedModel) -> ServedModel:
+        served = serve_model(loaded, self.settings.max_batch_records)
+        warm_up(served)
+        return served
+
+    def adopt(self, loaded: LoadedModel) -> ServedModel:
+        """Serve an already loaded model (warmed here)."""
+        served = self._prepare(loaded)
+        self._swap(served, event="load")
+        return served
+
+    def load_initial(self) -> ServedModel:
+        """Load, warm and publish the model; on failure record the error and re-raise it."""
+        started = time.perf_counter()
+        try:
+            if self.settings.tracking_uri or self.settings.registry_uri:
+                self._use_tracking()
+            served = self._prepare(load_model(self.settings.model_uri, self.settings.tracking_uri))
+        except BaseException as exc:
+            self.state, self.error = "failed", describe_error(exc)
+            self.metrics.model_events.labels("load_failed", "").inc()
+            raise
+        self._swap(served, event="load")
+        ident = served.loaded.identity
+        logger.info(
+            "serving %s version %s (run %s) from %s, loaded and warmed in %.2fs",
+            ident.name,
+            ident.version or "-",
+            ident.run_id or "-",
+            redact_url(ident.model_uri),
+            time.perf_counter() - started,
+        )
+        return served
+
+    def _swap(self, served: ServedModel, event: str) -> None:
+        old = self.current
+        self.current = served
+        self.state, self.error = "ready", None
+        if old is not None:
+            o = old.loaded.identity
+            self.metrics.model_info.labels(o.name, o.version or "", o.run_id or "").set(0)
+        n = served.loaded.identity
+        self.metrics.model_info.labels(n.name, n.version or "", n.run_id or "").set(1)
+        self.metrics.model_events.labels(event, served.label).inc()
+
+    def check_for_update(self) -> ReloadOutcome:
+        """One poll of the alias: load, warm and swap in the version it points to now, if new."""
+        current = self.current
+        if current is None or not self.follows_alias:
+            return "unchanged"
+        try:
+            self._use_tracking()
+            name, version = version_of(self.settings.model_uri)
+        except Exception as exc:  # noqa: BLE001 - a registry hiccup must never stop serving
+            logger.warning("cannot resolve %s: %s", self.settings.model_uri, describe_error(exc))
+            return "unresolved"
+        if version is None or version == current.loaded.identity.version:
+            return "unchanged"
+        failures, retry_after = self._failed.get(version, (0, 0.0))
+        if time.monotonic() < retry_after:
+            return "skipped"
+        try:
+            loaded = load_model(f"models:/{name}/{version}", self.settings.tracking_uri)
+            loaded = dataclasses.replace(
+                loaded, identity=dataclasses.replace(loaded.identity, model_uri=self.settings.model_uri)
+            )
+            served = self._prepare(loaded)
+            if served.schemas.signature != current.schemas.signature:
+                raise MmpError(
+                    "its request schema differs from the one being served",
+                    "restart mmp serve-api to serve a model with different columns, types or classes",
+                )
+        except Exception as exc:
+            failures += 1
+            wait = min(MAX_RETRY_S, max(self.settings.reload_interval_s, 1.0) * 2**failures)
+            self._failed[version] = (failures, time.monotonic() + wait)
+            self.metrics.model_events.labels("reload_failed", version).inc()
+            logger.error(
+                "not switching %s to version %s: %s; version %s keeps serving (retry in %.0fs)",
+                self.settings.model_uri,
+                version,
+                describe_error(exc),
+                current.loaded.identity.version,
+                wait,
+                exc_info=not isinstance(exc, MmpError),
+            )
+            return "failed"
+        self._failed.pop(version, None)
+        self._swap(served, event="reload")
+        logger.info(
+            "%s now serves version %s (was %s)",
+            self.settings.model_uri,
+            version,
+            current.loaded.identity.version,
+        )
+        return "reloaded"
+
+    async def follow_alias(self) -> None:
+        """Poll the alias every `reload_interval_s` until cancelled (loading runs in a thread)."""
+        while True:
+            await asyncio.sleep(self.settings.reload_interval_s)
+            await asyncio.to_thread(self.check_for_update)

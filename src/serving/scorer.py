@@ -1,0 +1,144 @@
+"""Score validated records with a loaded model: rows in, JSON-ready results out.
+
+Thread-safe by construction: nothing is stored on the model or the pipeline; every call builds its
+own frame, so concurrent requests and micro-batches never share state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mmp.core.model_store import LoadedModel
+from mmp.core.scoring import model_input, predict
+from mmp.serving.schema import Schemas, build_schemas, example_record
+
+
+class UnscorableInput(ValueError):
+    """The pipeline rejected values that passed the schema (an unseen category, an overflow).
+
+    `index` is the position of the first record the model cannot score, when known.
+    """
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model version and everything derived from it once, at load time."""
+
+    loaded: LoadedModel
+    schemas: Schemas
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def label(self) -> str:
+        """A short version label for metrics and headers: the registry version, else the run id."""
+        ident = self.loaded.identity
+        return ident.version or (ident.run_id[:12] if ident.run_id else "local")
+
+    def ref(self) -> dict[str, Any]:
+        ident = self.loaded.identity
+        return {"name": ident.name, "version": ident.version, "run_id": ident.run_id}
+
+
+def serve_model(loaded: LoadedModel, max_batch_records: int) -> ServedModel:
+    return ServedModel(loaded, build_schemas(loaded.contract, loaded.input_example, max_batch_records))
+
+
+def score_rows(model: ServedModel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One pipeline call for all rows; raises `UnscorableInput` when the pipeline rejects the values."""
+    import pandas as pd
+
+    contract = model.loaded.contract
+    frame = pd.DataFrame({name: [row[name] for row in rows] for name in contract.model_input_columns})
+    try:
+        out = predict(model.loaded.pipeline, contract, model_input(contract, frame))
+    except (ValueError, OverflowError) as exc:
+        # scikit-learn raises ValueError for input it cannot handle (unknown categories, values
+        # beyond float32): the client's data, not a broken model. Everything else is a model bug.
+        raise UnscorableInput(_first_line(exc)) from exc
+    values = out.values.tolist()
+    probabilities = out.probabilities.tolist() if out.probabilities is not None else None
+    class_keys = [str(_plain(c)) for c in (out.classes or [])]
+    entities = contract.entity_columns
+    results: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        value = _plain(values[i])
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UnscorableInput("the model returned a non-finite prediction for this input", i)
+        item: dict[str, Any] = {"prediction": value}
+        if probabilities is not None:
+            item["probabilities"] = dict(zip(class_keys, probabilities[i], strict=True))
+        if entities:
+            item["entities"] = {name: _jsonable(row[name]) for name in entities}
+        results.append(item)
+    return results
+
+
+def score_isolating(model: ServedModel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Score rows; if the pipeline rejects them, find the first record it cannot score by bisection
+    (about log2(n) extra calls) so the error can name it."""
+    try:
+        return score_rows(model, rows)
+    except UnscorableInput as exc:
+        if len(rows) == 1:
+            raise UnscorableInput(str(exc), 0) from exc.__cause__
+        lo, hi = 0, len(rows)  # the first bad row is in rows[lo:hi]
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            try:
+                score_rows(model, rows[lo:mid])
+                lo = mid
+            except UnscorableInput:
+                hi = mid
+        try:
+            score_rows(model, rows[lo:hi])
+        except UnscorableInput as single:
+            raise UnscorableInput(str(single), lo) from single.__cause__
+        raise  # no single row fails on its own: report the batch as a whole
+
+
+def warm_up(model: ServedModel) -> None:
+    """Score the input example (all rows, then one) so the first real request pays no first-call costs,
+    and so a model that cannot score its own training example is never served."""
+    contract = model.loaded.contract
+    rows: list[dict[str, Any]] = []
+    example = model.loaded.input_example
+    base = example_record(contract, example)
+    if example is not None and len(example):
+        for i in range(len(example)):
+            row = dict(base)
+            for name in example.columns:
+                if name in row:
+                    row[name] = example.iloc[i][name]
+            rows.append(row)
+    else:
+        rows.append(base)
+    rows = [{k: (None if _missing(v) else v) for k, v in r.items()} for r in rows]
+    score_rows(model, rows)
+    score_rows(model, rows[:1])
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= 300 else text[:297] + "..."

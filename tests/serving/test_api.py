@@ -1,0 +1,199 @@
+"""The API for each example model: predict, batch, model, health/ready, metrics, stats."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.conftest import EXAMPLES, TrainedExample
+from tests.serving.conftest import assert_error, example_body, wait_ready
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_predict_answers_like_the_pipeline(name: str, serve: Any, loaded_models: dict[str, Any]) -> None:
+    from mmp.core.scoring import model_input, predict
+
+    loaded = loaded_models[name]
+    with serve(name) as client:
+        body = example_body(client)
+        response = client.post("/predict", json=body)
+        assert response.status_code == 200, response.text
+        result = response.json()
+    frame = model_input(loaded.contract, pd.DataFrame([body]))
+    expected = predict(loaded.pipeline, loaded.contract, frame)
+    assert result["prediction"] == expected.values.tolist()[0]
+    assert result["model"] == {"name": name, "version": "1", "run_id": loaded.identity.run_id}
+    assert response.headers["x-model-version"] == "1"
+    assert result["entities"] == {c: body[c] for c in loaded.contract.entity_columns}
+    if loaded.contract.task == "classification":
+        probabilities = result["probabilities"]
+        assert set(probabilities) == {str(c) for c in loaded.contract.classes}
+        assert sum(probabilities.values()) == pytest.approx(1.0)
+        assert probabilities == dict(
+            zip([str(c) for c in expected.classes], expected.probabilities[0].tolist(), strict=True)
+        )
+    else:
+        assert "probabilities" not in result
+
+
+def test_batch_returns_one_result_per_record_in_order(
+    serve: Any, trained: dict[str, TrainedExample], loaded_models: dict[str, Any]
+) -> None:
+    from mmp.core.scoring import model_input
+
+    loaded = loaded_models["breast_cancer"]
+    rows = pd.read_csv(trained["breast_cancer"].data_path).head(25)
+    records = json.loads(rows.drop(columns=["diagnosis"]).to_json(orient="records"))
+    with serve("breast_cancer") as client:
+        response = client.post("/predict/batch", json={"records": records})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = loaded.pipeline.predict(model_input(loaded.contract, rows)).tolist()
+    assert [p["prediction"] for p in body["predictions"]] == expected
+    assert [p["entities"]["patient_id"] for p in body["predictions"]] == rows["patient_id"].tolist()
+    assert body["model"]["version"] == "1"
+
+
+def test_health_and_ready_before_and_after_loading(serve: Any) -> None:
+    with serve("diabetes", preload=False) as client:
+        assert client.get("/health").json()["status"] == "ok"
+        first = client.get("/ready")
+        if first.status_code == 503:  # loading takes ~0.1 s from a warm store: usually seen
+            assert_error(first, 503, "not_ready")
+            assert_error(client.post("/predict", json={}), 503, "not_ready")
+        ready = wait_ready(client)
+        assert ready["status"] == "ready"
+        assert ready["model"]["name"] == "diabetes" and ready["model"]["version"] == "1"
+        assert client.post("/predict", json=example_body(client)).status_code == 200
+
+
+def test_a_model_that_cannot_be_loaded_keeps_ready_at_503_with_the_reason(mlflow_store: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from mmp.serving.app import create_app
+    from mmp.serving.settings import ServeSettings
+
+    tracking_uri, _ = mlflow_store
+    failures: list[str] = []
+    settings = ServeSettings(model_uri="models:/nothing-here/3", tracking_uri=tracking_uri)
+    with TestClient(create_app(settings, on_load_failure=failures.append)) as client:
+        deadline = time.monotonic() + 60
+        while not failures and time.monotonic() < deadline:
+            time.sleep(0.05)
+        error = assert_error(client.get("/ready"), 503, "model_load_failed")
+        assert "nothing-here" in error["message"]
+        assert client.get("/health").status_code == 200
+    assert "nothing-here" in failures[0]
+
+
+def test_model_endpoint_shows_identity_metrics_and_contract_but_no_secrets(
+    serve: Any, trained: dict[str, TrainedExample]
+) -> None:
+    with serve("retail_sell_through") as client:
+        info = client.get("/model").json()
+    assert info["name"] == "retail_sell_through"
+    assert info["version"] == "1"
+    assert info["run_id"] == trained["retail_sell_through"].run_id
+    assert info["task"] == "timeseries"
+    assert info["trained_at"]
+    assert any(k.startswith("test_") for k in info["metrics"])
+    assert info["contract"]["target_column"] == "units_sold"
+    assert info["contract"]["model_input_columns"][-1] == "week_start"
+    text = json.dumps(info)
+    assert "sqlite" not in text and "tracking" not in text and "select " not in text.lower()
+
+
+def test_request_id_is_echoed_when_sane_and_generated_otherwise(serve: Any) -> None:
+    with serve("diabetes") as client:
+        assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+        generated = client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"}).headers[
+            "x-request-id"
+        ]
+        assert generated != "bad id\twith spaces" and len(generated) == 32
+        error = assert_error(
+            client.post("/predict", json={}, headers={"X-Request-ID": "r-42"}), 422, "validation_error"
+        )
+        assert error["request_id"] == "r-42"
+
+
+def test_unknown_routes_and_methods_use_the_error_shape(serve: Any) -> None:
+    with serve("diabetes") as client:
+        assert_error(client.get("/nope"), 404, "not_found")
+        assert_error(client.get("/predict"), 405, "method_not_allowed")
+
+
+def test_concurrent_requests_are_micro_batched(serve: Any, loaded_models: dict[str, Any]) -> None:
+    with serve("breast_cancer", micro_batch_max_wait_ms=20) as client:
+        body = example_body(client)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            responses = list(pool.map(lambda _: client.post("/predict", json=body), range(64)))
+        metrics = client.get("/metrics").text
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.json()["prediction"] for r in responses}) == 1
+    grouped = _metric(metrics, 'mmp_inference_batch_size_count{kind="micro_batch"}')
+    assert grouped >= 1, "concurrent requests were never grouped"
+    singles = _metric(metrics, 'mmp_inference_batch_size_count{kind="single"}')
+    calls = grouped + singles
+    # 64 requests (plus warm-up-free counting) in fewer pipeline calls than requests
+    assert calls < 64
+
+
+def test_micro_batching_can_be_switched_off(serve: Any) -> None:
+    with serve("diabetes", micro_batching=False) as client:
+        body = example_body(client)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            responses = list(pool.map(lambda _: client.post("/predict", json=body), range(16)))
+        metrics = client.get("/metrics").text
+    assert {r.status_code for r in responses} == {200}
+    assert _metric(metrics, 'mmp_inference_batch_size_count{kind="micro_batch"}') == 0
+    assert _metric(metrics, 'mmp_inference_batch_size_count{kind="single"}') == 16
+
+
+def test_metrics_have_fine_buckets_versions_classes_and_field_failures(serve: Any) -> None:
+    with serve("breast_cancer") as client:
+        body = example_body(client)
+        client.post("/predict", json=body)
+        bad = {**body, "mean_radius": "large", "diagnosis": "benign"}
+        client.post("/predict", json=bad)
+        text = client.get("/metrics").text
+    assert (
+        'mmp_request_duration_seconds_bucket{le="0.0005",method="POST",model_version="1",route="/predict",status="200"}'
+        in text
+    )
+    assert (
+        _metric(text, 'mmp_predictions_total{model_version="1",predicted_class="malignant"}')
+        + _metric(text, 'mmp_predictions_total{model_version="1",predicted_class="benign"}')
+        == 1
+    )
+    assert _metric(text, 'mmp_validation_failures_total{field="mean_radius"}') == 1
+    assert _metric(text, 'mmp_validation_failures_total{field="diagnosis"}') == 1
+    assert _metric(text, 'mmp_model_events_total{event="load",model_version="1"}') == 1
+    assert 'mmp_model_info{name="breast_cancer",run_id="' in text
+
+
+def test_stats_report_percentiles_and_counts(serve: Any) -> None:
+    with serve("diabetes") as client:
+        body = example_body(client)
+        for _ in range(20):
+            client.post("/predict", json=body)
+        client.post("/predict", json={})
+        stats = client.get("/stats").json()
+    minute = stats["windows"]["1m"]["routes"]["/predict"]
+    assert minute["requests"] == 21
+    assert minute["errors_4xx"] == 1
+    latency = minute["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
+    assert stats["windows"]["15m"]["requests"] >= stats["windows"]["1m"]["requests"]
+    assert stats["model"]["version"] == "1"
+
+
+def _metric(text: str, sample: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
