@@ -72,8 +72,12 @@ class GuardMiddleware:
         started_box = [False]
         id_header = (b"x-request-id", request_id.encode("latin-1"))
 
+        deadline: list[asyncio.Timeout] = []
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if deadline and not deadline[0].expired():
+                    deadline[0].reschedule(None)  # the budget is for producing the response, not sending it
                 started_box[0] = True
                 status_box[0] = message["status"]
                 extra = [id_header]
@@ -107,7 +111,8 @@ class GuardMiddleware:
                 )
                 return
             try:
-                async with asyncio.timeout(self.timeout_s):
+                async with asyncio.timeout(self.timeout_s) as budget:
+                    deadline.append(budget)
                     body_receive = await self._read_body(scope, headers, receive)
                     await self.app(scope, body_receive, send_with_id)
             except _BodyTooLarge:
