@@ -52,12 +52,16 @@ def serve_model(loaded: LoadedModel, max_batch_records: int) -> ServedModel:
 
 def score_rows(model: ServedModel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One pipeline call for all rows; raises `UnscorableInput` when the pipeline rejects the values."""
+    import numpy as np
     import pandas as pd
 
     contract = model.loaded.contract
     frame = pd.DataFrame({name: [row[name] for row in rows] for name in contract.model_input_columns})
     try:
-        out = predict(model.loaded.pipeline, contract, model_input(contract, frame))
+        # Extreme (but finite, schema-valid) values overflow inside scalers: let them become inf
+        # quietly (numpy's errstate is per thread) so scikit-learn's own input check reports them.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            out = predict(model.loaded.pipeline, contract, model_input(contract, frame))
     except (ValueError, OverflowError) as exc:
         # scikit-learn raises ValueError for input it cannot handle (unknown categories, values
         # beyond float32): the client's data, not a broken model. Everything else is a model bug.
