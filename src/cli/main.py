@@ -12,6 +12,8 @@ import sys
 import typer
 
 from mmp.cli import batch as batch_cmd
+from mmp.cli import export as export_cmd
+from mmp.cli import init as init_cmd
 from mmp.cli import serve as serve_cmd
 from mmp.cli import train as train_cmd
 from mmp.cli import validate as validate_cmd
@@ -58,6 +60,8 @@ app.command("train")(train_cmd.train)
 app.command("validate")(validate_cmd.validate)
 app.command("serve-api")(serve_cmd.serve_api)
 app.command("batch-inference")(batch_cmd.batch_inference)
+app.command("init")(init_cmd.init)
+app.command("export-model")(export_cmd.export_model)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -1,0 +1,211 @@
+"""A private Docker engine and a local stand-in for `python:3.11-slim`, for tests that build real images.
+
+Our machines and CI have the `docker` client but no engine, and no registry is reachable. This
+module follows ../shared/docker-in-ci.md: install Debian's `docker.io` and `mmdebstrap` (root
+only), start a `dockerd` of our own in a temp folder, and build the base image from a Debian
+bookworm rootfs (Python 3.11, the version python:3.11-slim ships) made with mmdebstrap. The rootfs
+tarball is cached under ~/.cache/mmp-docker (or $MMP_DOCKER_CACHE) so later runs skip the ~30 s
+bootstrap. The engine is stopped by its own PID, never by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+BASE_TAG = "python:3.11-slim"
+RAW_TAG = "local/python-raw:3.11-slim"
+PACKAGES = ("docker.io", "mmdebstrap")
+APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+HOST_CERTS = Path("/usr/local/share/ca-certificates")
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+MMDEBSTRAP_ARGS = (
+    "--variant=minbase",
+    "--mode=root",
+    "--include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates",
+    '--aptopt=Acquire::Check-Valid-Until "false"',
+    '--customize-hook=rm -f "$1"/usr/lib/python3.11/EXTERNALLY-MANAGED',
+    '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*',
+    "bookworm",
+)
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot run here (not root, no packages); tests skip with this message."""
+
+
+def cache_dir() -> Path:
+    folder = Path(os.environ.get("MMP_DOCKER_CACHE", Path.home() / ".cache" / "mmp-docker"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def ensure_packages() -> None:
+    """Install dockerd and mmdebstrap from Debian if they are missing (needs root)."""
+    if shutil.which("dockerd") and shutil.which("mmdebstrap"):
+        return
+    if os.geteuid() != 0:
+        raise EngineUnavailable(
+            "building images needs dockerd and mmdebstrap; install them as root: "
+            "apt-get install -y --no-install-recommends docker.io mmdebstrap"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
+    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=True)
+        subprocess.run(install, env=env, capture_output=True, check=True)
+
+
+@dataclass
+class Engine:
+    """A running private dockerd; `docker(...)` runs the client against it."""
+
+    root: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DOCKER_HOST": f"unix://{self.root / 'docker.sock'}",
+            "DOCKER_BUILDKIT": "0",  # the legacy builder: buildx is not packaged in Debian
+        }
+
+    def docker(
+        self, *args: str, check: bool = True, timeout: float = 900, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["docker", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"docker {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+                f"{result.stderr[-4000:]}"
+            )
+        return result
+
+    def image_size(self, tag: str) -> int:
+        return int(self.docker("image", "inspect", "-f", "{{.Size}}", tag).stdout.strip())
+
+    def has_image(self, tag: str) -> bool:
+        return self.docker("image", "inspect", tag, check=False).returncode == 0
+
+    def log_tail(self, limit: int = 3000) -> str:
+        log = self.root / "dockerd.log"
+        return log.read_text(errors="replace")[-limit:] if log.exists() else ""
+
+
+@contextlib.contextmanager
+def running_engine(root: Path, start_timeout: float = 60) -> Iterator[Engine]:
+    """Start dockerd with its data, sockets and PID file under `root`; stop it by PID on exit."""
+    ensure_packages()
+    root.mkdir(parents=True, exist_ok=True)
+    log = (root / "dockerd.log").open("wb")
+    process = subprocess.Popen(
+        [
+            "dockerd",
+            "--data-root",
+            str(root / "data"),
+            "--exec-root",
+            str(root / "exec"),
+            "-H",
+            f"unix://{root / 'docker.sock'}",
+            "--pidfile",
+            str(root / "dockerd.pid"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    engine = Engine(root=root, process=process)
+    try:
+        deadline = time.monotonic() + start_timeout
+        while engine.docker("info", check=False, timeout=30).returncode != 0:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise EngineUnavailable(f"dockerd did not start:\n{engine.log_tail()}")
+            time.sleep(0.5)
+        yield engine
+    finally:
+        _stop(process)
+        log.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _rootfs_key() -> str:
+    digest = hashlib.sha256("\n".join(MMDEBSTRAP_ARGS).encode())
+    if APT_SOURCES.is_file():
+        digest.update(APT_SOURCES.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def base_rootfs(log: Path) -> Path:
+    """The cached Debian bookworm rootfs tarball with Python 3.11, built once with mmdebstrap."""
+    tarball = cache_dir() / f"python-3.11-bookworm-{_rootfs_key()}.tar"
+    if tarball.is_file():
+        return tarball
+    partial = tarball.with_suffix(".partial.tar")
+    command = ["mmdebstrap", *MMDEBSTRAP_ARGS, str(partial)]
+    if APT_SOURCES.is_file():
+        command.append(str(APT_SOURCES))  # reuse the host's mirror
+    with log.open("wb") as out:
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=900, check=False)
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"mmdebstrap failed:\n{log.read_text(errors='replace')[-4000:]}")
+    partial.rename(tarball)
+    return tarball
+
+
+def base_dockerfile(certs: list[str]) -> str:
+    """One layer over the raw rootfs: the host's extra CAs (TLS-inspecting networks) and pip's env."""
+    lines = [f"FROM {RAW_TAG}"]
+    if certs:
+        lines.append(f"COPY {' '.join(certs)} /usr/local/share/ca-certificates/")
+        lines.append("RUN update-ca-certificates")
+    lines += [
+        f"ENV SSL_CERT_FILE={CA_BUNDLE} PIP_CERT={CA_BUNDLE} REQUESTS_CA_BUNDLE={CA_BUNDLE} LANG=C.UTF-8",
+        'CMD ["python3"]',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def ensure_base_image(engine: Engine, work: Path) -> str:
+    """Tag a stand-in for python:3.11-slim in the engine; return the tag."""
+    if engine.has_image(BASE_TAG):
+        return BASE_TAG
+    work.mkdir(parents=True, exist_ok=True)
+    tarball = base_rootfs(work / "mmdebstrap.log")
+    engine.docker("import", str(tarball), RAW_TAG, timeout=600)
+    context = work / "base-context"
+    context.mkdir(exist_ok=True)
+    certs = []
+    for cert in sorted(HOST_CERTS.glob("*.crt")) if HOST_CERTS.is_dir() else []:
+        shutil.copy(cert, context / cert.name)
+        certs.append(cert.name)
+    (context / "Dockerfile").write_text(base_dockerfile(certs), encoding="utf-8")
+    engine.docker("build", "-t", BASE_TAG, str(context), timeout=600)
+    return BASE_TAG
