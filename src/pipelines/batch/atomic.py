@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,7 +38,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def sweep_stale_partials(target: Path) -> list[Path]:
-    """Remove hidden partial files of `target` whose writing process is gone; return them."""
+    """Remove hidden partial files (or folders) of `target` whose writing process is gone."""
     removed = []
     prefix = f".{target.name}{PARTIAL_MARK}"
     if not target.parent.is_dir():
@@ -47,8 +48,11 @@ def sweep_stale_partials(target: Path) -> list[Path]:
             continue
         pid_text = candidate.name[len(prefix) :].split("-", 1)[0]
         if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            with contextlib.suppress(FileNotFoundError):
-                candidate.unlink()
+            if candidate.is_dir():  # a Spark output folder
+                shutil.rmtree(candidate, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    candidate.unlink()
             removed.append(candidate)
     return removed
 

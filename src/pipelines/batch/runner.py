@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mmp.core.errors import MmpError
@@ -145,13 +146,14 @@ def run_batch(job: BatchJob, config: Config, progress: Progress | None = None) -
     return result
 
 
-def load_scorer(the_plan: Plan, config: Config, progress: Progress) -> ChunkScorer:
+def load_scorer(the_plan: Plan, config: Config, progress: Progress) -> tuple[ChunkScorer, Path]:
+    """The scorer for the job's model, and the local folder the model was loaded from."""
     from mmp.core.model_store import load_model
 
     job = the_plan.job
     with progress.step("Loading model"):
         loaded = load_model(job.model_uri, config.mlflow.tracking_uri)
-    return ChunkScorer(
+    scorer = ChunkScorer(
         pipeline=loaded.pipeline,
         contract=loaded.contract,
         identity=loaded.identity,
@@ -159,12 +161,13 @@ def load_scorer(the_plan: Plan, config: Config, progress: Progress) -> ChunkScor
         probabilities=job.probabilities,
         on_error=job.on_error,
     )
+    return scorer, loaded.path
 
 
 def _run_local(the_plan: Plan, config: Config, progress: Progress) -> BatchResult:
     job = the_plan.job
     started = time.perf_counter()
-    scorer = load_scorer(the_plan, config, progress)
+    scorer, _ = load_scorer(the_plan, config, progress)
     malformed: list[str] = []
 
     def on_malformed(reason: str) -> bool:

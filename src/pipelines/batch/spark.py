@@ -1,0 +1,295 @@
+"""`--engine spark`: the same job on Spark, for inputs one machine cannot score in time.
+
+Spark reads the Parquet or CSV input, the same contract checks run as Spark SQL casts, MLflow's
+`pyfunc.spark_udf` (env_manager="local": executors use this Python and its packages) scores the
+rows, and Spark writes a Parquet folder that is renamed into place only when the job succeeds.
+
+Differences from the streaming engine, all refused with a clear message rather than half-done:
+Parquet/CSV input only, Parquet output only (a folder of part files), no `--probabilities` (the
+UDF returns `predict()` only), and rejects are identified by their entity values, not row numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmp.core.errors import MmpError, import_optional
+from mmp.core.yamlio import redact_url
+from mmp.pipelines.batch.atomic import partial_name
+from mmp.pipelines.batch.locations import FileInput, FileOutput
+from mmp.pipelines.batch.scorer import IDENTITY_COLUMNS, PREDICTION
+
+if TYPE_CHECKING:
+    from mmp.core.contract import ColumnContract
+    from mmp.core.progress import Progress
+    from mmp.pipelines.batch.runner import BatchResult, Plan
+    from mmp.recipe.config import Config
+
+_EXPECTED = {
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "datetime": "a date/time",
+}
+
+
+def check_supported(the_plan: Plan) -> None:
+    """Refuse what the Spark path does not do, before starting a JVM."""
+    job = the_plan.job
+    source = the_plan.source
+    if not isinstance(source, FileInput) or source.format not in ("parquet", "csv", "tsv"):
+        raise MmpError(
+            "--engine spark reads Parquet or CSV files", "use the local engine for JSON Lines and SQL"
+        )
+    if not isinstance(the_plan.output, FileOutput) or the_plan.output.format != "parquet":
+        raise MmpError(
+            "--engine spark writes Parquet", "name a .parquet output (Spark writes it as a folder of parts)"
+        )
+    if job.probabilities:
+        raise MmpError(
+            "--probabilities is not available with --engine spark "
+            "(MLflow's spark_udf returns predict() only)",
+            "use the local engine with --workers for class probabilities",
+        )
+
+
+def spark_session(master: str) -> tuple[Any, bool]:
+    """A Spark session whose executors run this very Python, so a local run works out of the box.
+
+    Returns the session and whether this call created it (a caller's own session is left running).
+    """
+    import_optional("pyspark", "spark")
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    try:
+        return (
+            SparkSession.builder.master(master)
+            .appName("mmp-batch-inference")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.log.level", "ERROR")
+            .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.pyspark.python", sys.executable)
+            .getOrCreate()
+        ), True
+    except Exception as exc:  # noqa: BLE001 - a missing JVM surfaces as several exception types
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        hint = "install Java 17+ and set JAVA_HOME" if "java" in first.lower() else "check --spark-master"
+        raise MmpError(f"Spark could not start: {first}", hint) from None
+
+
+def run_spark(the_plan: Plan, config: Config, progress: Progress) -> BatchResult:
+    check_supported(the_plan)
+    import_optional("pyspark", "spark")  # before the model download, not after
+    with warnings.catch_warnings():
+        # pyspark 4.x warns on every pandas UDF that it does not fully support pandas 3; the UDF
+        # here passes plain numeric/string/datetime columns, which it handles.
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support", category=FutureWarning
+        )
+        return _run(the_plan, config, progress)
+
+
+def _run(the_plan: Plan, config: Config, progress: Progress) -> BatchResult:
+    from mmp.pipelines.batch.runner import BatchResult, load_scorer
+
+    started = time.perf_counter()
+    scorer, model_path = load_scorer(the_plan, config, progress)
+    with progress.step(f"Starting Spark ({the_plan.job.spark_master})"):
+        spark, owned = spark_session(the_plan.job.spark_master)
+    assert isinstance(the_plan.source, FileInput) and isinstance(the_plan.output, FileOutput)
+    target = the_plan.output.path
+    staging = target.parent / partial_name(target)
+    rejects_staging = None
+    try:
+        scoring_started = time.perf_counter()
+        with progress.step(f"Scoring {the_plan.source.description} with Spark"):
+            frame = _read(spark, the_plan.source, scorer.input_columns)
+            checked, reason = _checked(frame, scorer.specs)
+            bad = checked.filter(reason.isNotNull())
+            rejected = bad.count()
+            if rejected and the_plan.job.on_error == "fail":
+                first = bad.select(*scorer.key_columns, reason.alias("reason")).first()
+                keys = ", ".join(f"{k}={first[k]!r}" for k in scorer.key_columns)
+                raise MmpError(
+                    f"cannot score the row with {keys}: {first['reason']} ({rejected} such rows)",
+                    "fix the data, or pass --on-error skip to write such rows to a rejects folder",
+                )
+            if rejected and the_plan.rejects is not None:
+                rejects_staging = the_plan.rejects.path.parent / partial_name(the_plan.rejects.path)
+                _write_rejects(bad, reason, scorer.input_columns, the_plan.rejects, rejects_staging)
+            good = checked.filter(reason.isNull())
+            scored = _score(spark, good, scorer, model_path)
+            scored.write.mode("error").parquet(str(staging))
+        rows_scored = _parquet_rows(staging)
+        if rejects_staging is not None and the_plan.rejects is not None:
+            _swap_in(rejects_staging, the_plan.rejects.path)
+        _swap_in(staging, target)
+        scoring_s = time.perf_counter() - scoring_started
+    except BaseException:
+        for folder in (staging, rejects_staging):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        if owned:
+            spark.stop()
+    return BatchResult(
+        model=scorer.identity.to_dict(),
+        input=redact_url(the_plan.source.description),
+        output=str(target),
+        rejects=str(the_plan.rejects.path) if the_plan.rejects and rejected else None,
+        rows_read=rows_scored + rejected,
+        rows_scored=rows_scored,
+        rows_rejected=rejected,
+        duration_s=round(time.perf_counter() - started, 3),
+        scoring_s=round(scoring_s, 3),
+        engine="spark",
+        workers=0,
+        chunk_rows=0,
+        on_error=the_plan.job.on_error,
+        probabilities=False,
+        columns=scorer.output_schema().names,
+    )
+
+
+def _read(spark: Any, source: FileInput, wanted: list[str]) -> Any:
+    from mmp.pipelines.batch.checks import require_columns
+
+    paths = [str(f) for f in source.files]
+    if source.format == "parquet":
+        frame = spark.read.parquet(*paths)
+    else:
+        frame = (
+            spark.read.option("header", True)
+            .option("multiLine", True)
+            .option("escape", '"')
+            .option("sep", "\t" if source.format == "tsv" else ",")
+            .option("inferSchema", False)
+            .option("encoding", "UTF-8")
+            .csv(paths)
+        )
+    require_columns(wanted, frame.columns, source.description)
+    return frame.select(*wanted)
+
+
+def _spark_type(spec: ColumnContract) -> Any:
+    from pyspark.sql import types as T
+
+    return {
+        "integer": T.LongType(),
+        "number": T.DoubleType(),
+        "boolean": T.BooleanType(),
+        "datetime": T.TimestampNTZType(),
+        "string": T.StringType(),
+    }[spec.dtype]
+
+
+def _checked(frame: Any, specs: list[ColumnContract]) -> tuple[Any, Any]:
+    """Columns cast to their contract types and a `reason` column (null for rows that can be scored)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    casts = []
+    problems = []
+    for spec in specs:
+        raw = F.col(spec.name)
+        typed = raw.try_cast(_spark_type(spec)) if spec.dtype != "string" else raw.cast(T.StringType())
+        casts.append(typed.alias(spec.name))
+        if spec.dtype != "string":
+            wrong = raw.isNotNull() & typed.isNull()
+            message = F.concat(
+                F.lit(f"{spec.name}: expected {_EXPECTED[spec.dtype]}, got '"), raw.cast("string")
+            )
+            problems.append(F.when(wrong, F.concat(message, F.lit("'"))))
+        if not spec.nullable:
+            missing = raw.isNull() | (F.isnan(typed) if spec.dtype == "number" else F.lit(False))
+            problems.append(F.when(missing, F.lit(f"{spec.name}: missing value, and training had none")))
+    reason = F.concat_ws("; ", *problems)
+    checked = frame.select(*casts, F.when(reason != "", reason).alias("_mmp_reason"))
+    return checked, F.col("_mmp_reason")
+
+
+def _score(spark: Any, good: Any, scorer: Any, model_path: Path) -> Any:
+    import mlflow
+    from pyspark.sql import functions as F
+
+    schema = scorer.output_schema()
+    prediction_type = schema.field(PREDICTION).type
+    result_type = (
+        "string" if str(prediction_type) == "string" else str(prediction_type).replace("int64", "long")
+    )
+    udf = mlflow.pyfunc.spark_udf(
+        spark, model_uri=str(model_path), env_manager="local", result_type=result_type
+    )
+    inputs = F.struct(*[F.col(c) for c in scorer.contract.model_input_columns])
+    identity = scorer.identity
+    constants = dict(
+        zip(
+            IDENTITY_COLUMNS,
+            (
+                F.lit(identity.name).cast("string"),
+                F.lit(identity.version).cast("string"),
+                F.lit(identity.run_id).cast("string"),
+                F.lit(scorer.scored_at).cast("timestamp"),
+            ),
+            strict=True,
+        )
+    )
+    return good.select(
+        *scorer.key_columns,
+        udf(inputs).alias(PREDICTION),
+        *(value.alias(name) for name, value in constants.items()),
+    )
+
+
+def _write_rejects(bad: Any, reason: Any, columns: list[str], target: FileOutput, staging: Path) -> None:
+    from pyspark.sql import functions as F
+
+    rows = bad.select(
+        F.regexp_extract(reason, r"^([^:]+):", 1).alias("column"),
+        reason.alias("reason"),
+        *(F.col(c).cast("string").alias(c) for c in columns),
+    )
+    if target.format == "parquet":
+        rows.write.mode("error").parquet(str(staging))
+    elif target.format == "jsonl":
+        rows.write.mode("error").json(str(staging))
+    else:
+        sep = "\t" if target.format == "tsv" else ","
+        rows.write.mode("error").option("header", True).option("sep", sep).csv(str(staging))
+
+
+def _parquet_rows(folder: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(part).metadata.num_rows for part in sorted(folder.glob("part-*.parquet")))
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Rename the finished folder into place; an old output (file or folder) is moved aside first."""
+    old = None
+    if target.exists():
+        old = target.parent / partial_name(target)
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
