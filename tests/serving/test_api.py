@@ -197,3 +197,31 @@ def _metric(text: str, sample: str) -> float:
         if line.startswith(sample + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+@pytest.mark.parametrize("source", ["run", "logged_model", "exported_folder"])
+def test_every_kind_of_model_source_is_served(
+    source: str, trained: dict[str, TrainedExample], tmp_path: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from mmp.core.model_store import export_model, resolve_uri
+    from mmp.serving.app import create_app
+    from mmp.serving.settings import ServeSettings
+
+    example = trained["diabetes"]
+    uri = {
+        "run": resolve_uri(run_id=example.run_id),
+        "logged_model": example.model_uri,
+        "exported_folder": None,
+    }[source]
+    if uri is None:
+        folder = export_model(example.registered_uri, tmp_path / "exported", example.tracking_uri)
+        uri = resolve_uri(model_uri=str(folder))
+    settings = ServeSettings(
+        model_uri=uri, tracking_uri=None if source == "exported_folder" else example.tracking_uri
+    )
+    with TestClient(create_app(settings)) as client:
+        ready = wait_ready(client)
+        assert ready["model"]["run_id"] == example.run_id
+        assert client.post("/predict", json=example_body(client)).status_code == 200

@@ -1,0 +1,141 @@
+"""The real thing: `mmp serve-api` as a process under uvicorn, one worker and two."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TrainedExample
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _server(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mmp.cli.main", "serve-api", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        process.output = process.stdout.read() if process.stdout else ""  # type: ignore[attr-defined]
+        if process.stdout:
+            process.stdout.close()
+
+
+def _ready(port: int, process: subprocess.Popen[str], timeout_s: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"server exited {process.returncode}: {process.stdout.read() if process.stdout else ''}"
+            )
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2)
+            if response.status_code == 200:
+                return dict(response.json())
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server not ready in time")
+
+
+def test_two_workers_both_load_the_model_and_both_answer(
+    trained: dict[str, TrainedExample], session_store: tuple[str, Path]
+) -> None:
+    _, config_path = session_store
+    port = _free_port()
+    args = [
+        "--model-uri",
+        "models:/diabetes/1",
+        "--config-path",
+        str(config_path),
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+    ]
+    with _server(args, {}) as process:
+        _ready(port, process)
+        pids: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(pids) < 2 and time.monotonic() < deadline:  # new connections spread over workers
+            response = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
+            if response.status_code == 200:  # a worker still loading says 503 until it is ready
+                pids.add(response.json()["pid"])
+            time.sleep(0.01)
+        assert len(pids) == 2, "only one worker ever became ready"
+        body = {"patient_id": 1, "age": 59.0, "sex": 2.0, "bmi": 32.1, "bp": 101.0, "s1": 157.0,
+                "s2": 93.2, "s3": 38.0, "s4": 4.0, "s5": 4.8598, "s6": 87.0}  # fmt: skip
+        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json=body, timeout=10)
+        assert answer.status_code == 200 and answer.json()["model"]["version"] == "1"
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        # summed over both workers (multiprocess mode): each loaded the model once
+        assert 'mmp_model_events_total{event="load",model_version="1"} 2.0' in metrics
+        assert metrics.count('mmp_model_info{name="diabetes"') == 2
+    assert process.returncode in (0, 130)
+
+
+def test_a_container_needs_only_environment_variables(
+    trained: dict[str, TrainedExample], session_store: tuple[str, Path]
+) -> None:
+    _, config_path = session_store
+    port = _free_port()
+    env = {
+        "MMP_MODEL_URI": "models:/breast_cancer/1",
+        "MMP_CONFIG_PATH": str(config_path),
+        "MMP_PORT": str(port),
+        "MMP_HOST": "127.0.0.1",
+        "MMP_API_KEYS": "k-123",
+    }
+    with _server([], env) as process:
+        assert _ready(port, process)["model"]["name"] == "breast_cancer"
+        assert httpx.get(f"http://127.0.0.1:{port}/model", timeout=5).status_code == 401
+        headers = {"Authorization": "Bearer k-123"}
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/model", headers=headers, timeout=5).json()["version"] == "1"
+        )
+    assert "k-123" not in process.output  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_model_that_cannot_be_loaded_exits_non_zero_with_one_clear_line(
+    trained: dict[str, TrainedExample], session_store: tuple[str, Path], workers: str
+) -> None:
+    _, config_path = session_store
+    args = ["--model-uri", "models:/no_such_model/1", "--config-path", str(config_path)]
+    args += ["--workers", workers, "--port", str(_free_port())]
+    with _server(args, {}) as process:
+        process.wait(timeout=120)
+    output = process.output  # type: ignore[attr-defined]
+    assert process.returncode == 1, output
+    assert "Error: cannot serve models:/no_such_model/1" in output
+    assert "Traceback" not in output
