@@ -64,6 +64,27 @@ def ensure_packages() -> None:
         subprocess.run(install, env=env, capture_output=True, check=True)
 
 
+def compose_command() -> list[str] | None:
+    """`docker compose` (v2 plugin) or Debian's `docker-compose`, installed as root if neither is there.
+
+    Only `config` is run with it (it validates and resolves a compose file; no engine needed).
+    """
+    docker = shutil.which("docker")
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0
+    ):
+        return [docker, "compose"]
+    if not shutil.which("docker-compose") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "docker-compose"]
+        if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
+            subprocess.run(install, env=env, capture_output=True, check=False)
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
 @dataclass
 class Engine:
     """A running private dockerd; `docker(...)` runs the client against it."""

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from mmp.scaffold.project import create_project
+from tests.docker.engine import compose_command
 
 
 @pytest.fixture(scope="module")
@@ -141,20 +142,10 @@ def test_compose_stack_structure(project: Path) -> None:
     assert set(compose["volumes"]) == {"postgres-data", "mlflow-artifacts", "batch-outputs"}
 
 
-def _compose_command() -> list[str] | None:
-    docker = shutil.which("docker")
-    if docker:
-        probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
-        if probe.returncode == 0:
-            return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    return [legacy] if legacy else None
-
-
 def test_docker_compose_config_accepts_the_file(project: Path) -> None:
-    command = _compose_command()
+    command = compose_command()
     if command is None:
-        pytest.skip("neither the docker compose plugin nor docker-compose is installed")
+        pytest.skip("no docker compose plugin nor docker-compose, and not root to install it")
     env = {**os.environ, "POSTGRES_PASSWORD": "test-password"}
     done = subprocess.run(
         [*command, "--profile", "jobs", "config"],
