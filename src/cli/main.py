@@ -13,6 +13,7 @@ import typer
 
 from mmp.cli import batch as batch_cmd
 from mmp.cli import export as export_cmd
+from mmp.cli import generate as generate_cmd
 from mmp.cli import init as init_cmd
 from mmp.cli import serve as serve_cmd
 from mmp.cli import train as train_cmd
@@ -62,6 +63,8 @@ app.command("serve-api")(serve_cmd.serve_api)
 app.command("batch-inference")(batch_cmd.batch_inference)
 app.command("init")(init_cmd.init)
 app.command("export-model")(export_cmd.export_model)
+app.command("get-recipe")(generate_cmd.get_recipe)
+app.command("get-config")(generate_cmd.get_config)
 
 
 def run(argv: list[str] | None = None) -> None:
