@@ -24,7 +24,7 @@ from mmp.serving.batcher import BatcherStopped, MicroBatcher, timed
 from mmp.serving.errors import REQUEST_ID_KEY, ApiError, error_body, from_validation_errors, openapi_errors
 from mmp.serving.metrics import ServingMetrics
 from mmp.serving.middleware import VERSION_KEY, GuardMiddleware
-from mmp.serving.runtime import ModelHolder
+from mmp.serving.runtime import ModelHolder, in_daemon_thread
 from mmp.serving.scorer import ServedModel, UnscorableInput, score_isolating, score_rows
 from mmp.serving.settings import ServeSettings
 from mmp.serving.stats import RollingStats
@@ -92,6 +92,8 @@ class _Service:
 
     def failure(self, exc: BaseException, request: Request, field_prefix: tuple[str | int, ...]) -> ApiError:
         """Map a scoring exception to the error to send (and log model bugs with the request id)."""
+        if isinstance(exc, ApiError):
+            return exc
         if isinstance(exc, UnscorableInput):
             loc = [*field_prefix, exc.index] if exc.index is not None and field_prefix else list(field_prefix)
             fields = [
@@ -192,7 +194,7 @@ async def _load_then_install(
     app: FastAPI, service: _Service, on_load_failure: Callable[[str], None] | None
 ) -> None:
     try:
-        served = await asyncio.to_thread(service.holder.load_initial)
+        served = await in_daemon_thread(service.holder.load_initial)
     except Exception:  # noqa: BLE001 - recorded on the holder; /ready reports it
         message = service.holder.error or "unknown error"
         logger.error("cannot serve %s: %s", redact_url(service.settings.model_uri), message)

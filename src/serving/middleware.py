@@ -111,10 +111,13 @@ class GuardMiddleware:
                 )
                 return
             try:
-                async with asyncio.timeout(self.timeout_s) as budget:
-                    deadline.append(budget)
-                    body_receive = await self._read_body(scope, headers, receive)
-                    await self.app(scope, body_receive, send_with_id)
+                try:
+                    async with asyncio.timeout(self.timeout_s) as budget:
+                        deadline.append(budget)
+                        body_receive = await self._read_body(scope, headers, receive)
+                        await self.app(scope, body_receive, send_with_id)
+                finally:
+                    deadline.clear()  # error replies below are sent outside the budget
             except _BodyTooLarge:
                 await reply(
                     ApiError(413, "payload_too_large", f"the body is larger than {self.max_body_bytes} bytes")

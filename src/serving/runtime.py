@@ -8,11 +8,14 @@ or changes the request schema is logged and skipped; the old version keeps servi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
+import threading
 import time
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 from mmp.core.errors import MmpError
 from mmp.core.model_store import LoadedModel, load_model, version_of
@@ -26,6 +29,7 @@ logger = logging.getLogger("mmp.serving")
 _ALIAS = re.compile(r"^models:/[^/@]+@[^/]+$")
 MAX_RETRY_S = 600.0
 
+T = TypeVar("T")
 State = Literal["loading", "ready", "failed"]
 ReloadOutcome = Literal["unchanged", "reloaded", "failed", "skipped", "unresolved"]
 
@@ -160,4 +164,29 @@ class ModelHolder:
         """Poll the alias every `reload_interval_s` until cancelled (loading runs in a thread)."""
         while True:
             await asyncio.sleep(self.settings.reload_interval_s)
-            await asyncio.to_thread(self.check_for_update)
+            await in_daemon_thread(self.check_for_update)
+
+
+async def in_daemon_thread(fn: Callable[[], T]) -> T:
+    """Run a blocking call (a model download can take minutes) in a daemon thread, so stopping the
+    server never waits for it; the result is dropped if nobody awaits it any more."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(setter: Callable[[], None]) -> None:
+        if not future.done():
+            setter()
+
+    def run() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            error = exc
+            with contextlib.suppress(RuntimeError):  # the loop may be closed by now
+                loop.call_soon_threadsafe(deliver, lambda: future.set_exception(error))
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(deliver, lambda: future.set_result(result))
+
+    threading.Thread(target=run, name="mmp-model-load", daemon=True).start()
+    return await future
