@@ -18,8 +18,8 @@ def serve_api(
         "--model-uri",
         "-m",
         envvar="MMP_MODEL_URI",
-        help="runs:/RUN/model, models:/NAME/VERSION, models:/NAME@ALIAS (followed: hot reload), "
-        "models:/m-ID, or a folder made by mmp export-model.",
+        help="runs:/RUN/model, models:/NAME/VERSION, models:/NAME@ALIAS or models:/NAME/latest "
+        "(both followed: hot reload), models:/m-ID, or a folder made by mmp export-model.",
         show_default=False,
     ),
     config_path: Path | None = ConfigPath,
@@ -37,7 +37,7 @@ def serve_api(
         "--reload-interval",
         envvar="MMP_RELOAD_INTERVAL",
         min=0,
-        help="Seconds between checks of a models:/NAME@ALIAS for a new version (default 30; 0 = off).",
+        help="Seconds between checks of an alias or latest for a new version (default 30; 0 = off).",
     ),
     max_batch_records: int | None = typer.Option(None, "--max-batch-records", min=1, help="Default 1000."),
     timeout: float | None = typer.Option(None, "--timeout", min=0.001, help="Per-request timeout, s (504)."),

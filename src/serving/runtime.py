@@ -27,6 +27,7 @@ from mmp.serving.settings import ServeSettings
 logger = logging.getLogger("mmp.serving")
 
 _ALIAS = re.compile(r"^models:/[^/@]+@[^/]+$")
+_LATEST = re.compile(r"^models:/(?P<name>[^/@]+)/latest$")
 MAX_RETRY_S = 600.0
 
 T = TypeVar("T")
@@ -53,7 +54,35 @@ class ModelHolder:
 
     @property
     def follows_alias(self) -> bool:
-        return bool(_ALIAS.match(self.settings.model_uri))
+        """True for `models:/NAME@ALIAS` and `models:/NAME/latest`: both can move to a new version."""
+        uri = self.settings.model_uri
+        return bool(_ALIAS.match(uri) or _LATEST.match(uri))
+
+    def _resolve(self) -> tuple[str | None, str | None]:
+        """(registered name, version) the served URI points at now."""
+        latest = _LATEST.match(self.settings.model_uri)
+        if latest is None:
+            return version_of(self.settings.model_uri)
+        import mlflow
+
+        name = latest["name"]
+        found = mlflow.MlflowClient().search_model_versions(
+            f"name = '{name}'", max_results=1, order_by=["version_number DESC"]
+        )
+        if not found:
+            raise MmpError(
+                f"registered model {name} has no versions", "register one with mmp train --register-as"
+            )
+        return name, str(found[0].version)
+
+    def _load(self, name: str | None, version: str | None) -> LoadedModel:
+        """Load a pinned version, keeping the URI the user asked for (an alias or `latest`) as its name."""
+        if name is None or version is None:
+            return load_model(self.settings.model_uri, self.settings.tracking_uri)
+        loaded = load_model(f"models:/{name}/{version}", self.settings.tracking_uri)
+        return dataclasses.replace(
+            loaded, identity=dataclasses.replace(loaded.identity, model_uri=self.settings.model_uri)
+        )
 
     def _use_tracking(self) -> None:
         import mlflow
@@ -80,7 +109,8 @@ class ModelHolder:
         try:
             if self.settings.tracking_uri or self.settings.registry_uri:
                 self._use_tracking()
-            served = self._prepare(load_model(self.settings.model_uri, self.settings.tracking_uri))
+            pinned = self._resolve() if _LATEST.match(self.settings.model_uri) else (None, None)
+            served = self._prepare(self._load(*pinned))
         except BaseException as exc:
             self.state, self.error = "failed", describe_error(exc)
             self.metrics.model_events.labels("load_failed", "").inc()
@@ -115,7 +145,7 @@ class ModelHolder:
             return "unchanged"
         try:
             self._use_tracking()
-            name, version = version_of(self.settings.model_uri)
+            name, version = self._resolve()
         except Exception as exc:  # noqa: BLE001 - a registry hiccup must never stop serving
             logger.warning("cannot resolve %s: %s", self.settings.model_uri, describe_error(exc))
             return "unresolved"
@@ -125,11 +155,7 @@ class ModelHolder:
         if time.monotonic() < retry_after:
             return "skipped"
         try:
-            loaded = load_model(f"models:/{name}/{version}", self.settings.tracking_uri)
-            loaded = dataclasses.replace(
-                loaded, identity=dataclasses.replace(loaded.identity, model_uri=self.settings.model_uri)
-            )
-            served = self._prepare(loaded)
+            served = self._prepare(self._load(name, version))
             if served.schemas.signature != current.schemas.signature:
                 raise MmpError(
                     "its request schema differs from the one being served",

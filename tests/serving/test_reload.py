@@ -128,3 +128,22 @@ def test_a_version_with_a_different_schema_is_not_swapped_in(
     assert holder.current is not None and holder.current.loaded.identity.version == v1
     assert holder.check_for_update() == "skipped"  # not retried on every poll
     assert load_model(f"models:/{NAME}/{v2}", tracking_uri).contract.column("sex").categorical is False
+
+
+def test_latest_names_the_real_version_and_follows_new_registrations(mlflow_store: tuple[str, Path]) -> None:
+    from fastapi.testclient import TestClient
+
+    from mmp.serving.app import create_app
+    from mmp.serving.settings import ServeSettings
+
+    tracking_uri, config_path = mlflow_store
+    v1 = _train(config_path)
+    settings = ServeSettings(
+        model_uri=f"models:/{NAME}/latest", tracking_uri=tracking_uri, reload_interval_s=0.2
+    )
+    with TestClient(create_app(settings)) as client:
+        assert wait_ready(client)["model"]["version"] == v1
+        v2 = _train(config_path)
+        _wait_for(lambda: client.get("/model").json()["version"] == v2)
+        assert client.get("/model").json()["model_uri"] == f"models:/{NAME}/latest"
+        assert client.post("/predict", json=example_body(client)).headers["x-model-version"] == v2
