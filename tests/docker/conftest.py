@@ -1,9 +1,9 @@
 """One private Docker engine and one built project image for every container test of the session.
 
-`mmp init` a project, build mmp's wheel into its wheels/, train and export the example model, and
-`docker build` the api image on a private dockerd with a stand-in python:3.11-slim base
-(tests/docker/engine.py). The size the image adds over its base and the build time are printed and
-written to $MMP_DOCKER_CACHE/last-image-build.json.
+`mmp init` a project, build mmp's wheel into its wheels/, lock it (`uv lock`, as `uv sync` does),
+train and export the example model, and `docker build` the api image on a private dockerd with a
+stand-in python:3.11-slim base (tests/docker/engine.py). The size the image adds over its base and
+the build time are printed and written to $MMP_DOCKER_CACHE/last-image-build.json.
 """
 
 from __future__ import annotations
@@ -102,6 +102,9 @@ def built(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Built:
         timeout=600,
     )
     assert wheel.returncode == 0, wheel.stderr[-3000:]
+    # What `uv sync` leaves for a user: a lock, which the image build then follows exactly.
+    lock = subprocess.run([uv, "lock"], cwd=project, capture_output=True, text=True, timeout=600)
+    assert lock.returncode == 0, lock.stderr[-3000:]
 
     config = work / "config.yaml"
     config.write_text(

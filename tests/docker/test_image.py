@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -83,3 +85,24 @@ def test_train_target_validates_its_recipe_in_the_container(built: Built) -> Non
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["valid"] and report["recipe"] == "breast_cancer"
+
+
+def test_image_builds_without_a_lock_file(built: Built, tmp_path: Path) -> None:
+    """Before any `uv sync` there is no uv.lock: the newest versions pyproject allows are installed."""
+    project = tmp_path / "unlocked"
+    shutil.copytree(built.project, project, ignore=shutil.ignore_patterns("uv.lock", "model"))
+    engine, tag = built.engine, f"{TAG}-unlocked"
+    engine.docker("build", "--target", "runtime", "-t", tag, str(project), timeout=1800)
+    done = engine.docker(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python",
+        tag,
+        "-c",
+        "import mmp, mlflow, sklearn, importlib.metadata as m; print(m.version('mlflow-skinny'))",
+    )
+    assert done.stdout.strip()
+    missing = engine.docker("run", "--rm", "--entrypoint", "python", tag, "-c", "import pyarrow", check=False)
+    assert missing.returncode != 0, "pyarrow is only in the train and batch targets"
+    engine.docker("rmi", tag, check=False)
