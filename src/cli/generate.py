@@ -283,8 +283,12 @@ def get_config(
         if prompt and environment == "local":
             tracking_uri = ask("Tracking URI", configs.check_tracking_uri, configs.DEFAULT_TRACKING_URI)
     if registered_model_name is None and prompt:
-        answer = typer.prompt("Register every trained model as (empty: no)", default="", show_default=False)
-        registered_model_name = answer.strip() or None
+        answer = ask(
+            "Register every trained model as (empty: no)",
+            lambda a: configs.check_model_name(a.strip()) if a.strip() else "",
+            "",
+        )
+        registered_model_name = answer or None
     text = configs.render_config(environment, experiment, tracking_uri, registered_model_name)
     path = write_new(output or Path("configs") / f"{environment}.yaml", text, force)
     summary = {

@@ -101,6 +101,11 @@ def init(
         return
     example, package = created.example, created.names.package
     typer.secho(f"✓ Created {created.path} ({len(created.files)} files, {task.value} example)", fg="green")
+    if created.wheel_hint:
+        typer.echo(
+            "\nThis mmp was not installed from the package index: put its wheel in wheels/ first,\n"
+            f"  {created.wheel_hint}"
+        )
     typer.echo(
         "\nNext:\n"
         f"  cd {created.path}\n"

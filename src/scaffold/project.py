@@ -33,6 +33,7 @@ class CreatedProject:
     names: ProjectNames
     example: TaskExample
     files: list[str]
+    wheel_hint: str | None = None  # set when mmp-toolkit did not come from a package index
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class CreatedProject:
             "task": self.example.task,
             "recipe": self.example.recipe_path,
             "files": self.files,
+            "wheel_hint": self.wheel_hint,
         }
 
 
@@ -80,6 +82,35 @@ def project_context(names: ProjectNames, example: TaskExample, mmp_version: str)
         "tracking_uri": DEFAULT_TRACKING_URI,
         "registered_model_name": None,
     }
+
+
+def local_mmp_source() -> Path | None:
+    """Where the running mmp came from when not from a package index: a source checkout or a wheel
+    file (PEP 610 `direct_url.json`). A generated project then needs that wheel in `wheels/`."""
+    import json as _json
+
+    import mmp
+
+    package = Path(mmp.__file__).resolve().parent
+    if package.parent.name not in ("site-packages", "dist-packages"):
+        for candidate in (package.parent, package.parent.parent):
+            if (candidate / "pyproject.toml").is_file():
+                return candidate
+        return None
+    for direct_url in package.parent.glob("mmp_toolkit-*.dist-info/direct_url.json"):
+        url = _json.loads(direct_url.read_text()).get("url", "")
+        if url.startswith("file://"):
+            return Path(url.removeprefix("file://"))
+    return None
+
+
+def wheel_hint(project: Path, source: Path | None) -> str | None:
+    """The command that puts the running mmp's wheel where `uv sync` and `docker build` look."""
+    if source is None:
+        return None
+    if source.suffix == ".whl":
+        return f"cp {source} {project / 'wheels'}/"
+    return f"uv build --wheel --out-dir {project / 'wheels'} {source}"
 
 
 def _installed_version(distribution: str, fallback: str) -> str:
@@ -123,5 +154,9 @@ def create_project(name: str, task: str, directory: Path, force: bool = False) -
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(file.content)
     return CreatedProject(
-        path=target, names=names, example=EXAMPLES[task], files=sorted(f.path for f in files)
+        path=target,
+        names=names,
+        example=EXAMPLES[task],
+        files=sorted(f.path for f in files),
+        wheel_hint=wheel_hint(target, local_mmp_source()),
     )

@@ -258,10 +258,11 @@ def test_get_config_rejects_bad_values(workdir: Path, args: list[str], message: 
 
 def test_get_config_interactive(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(init_cmd, "stdin_is_tty", lambda: True)
-    answers = "1\n2024\nforecasts\nsqlite:///runs.db\nforecaster\n"
+    answers = "1\n2024\nforecasts\nsqlite:///runs.db\nbad name\nforecaster\n"
     result = runner.invoke(app, ["get-config"], input=answers)
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "not a usable experiment name" in result.output
+    assert "not a usable registered model name" in result.output
     config = load_config("configs/local.yaml").model
     assert config.mlflow.experiment == "forecasts"
     assert config.mlflow.tracking_uri == "sqlite:///runs.db"

@@ -184,3 +184,35 @@ def test_one_environment_for_every_template() -> None:
     assert env is environment()
     assert env.undefined is jinja2.StrictUndefined
     assert all(not p.endswith(".pyc") and "__pycache__" not in p for p in template_paths())
+
+
+def test_a_checkout_install_of_mmp_is_pointed_at_wheels(tmp_path: Path) -> None:
+    from mmp.scaffold.project import local_mmp_source, wheel_hint
+    from tests.conftest import REPO
+
+    assert local_mmp_source() == REPO, "this test suite runs from an editable checkout"
+    created = create_project("demo", "regression", tmp_path)
+    assert created.wheel_hint == f"uv build --wheel --out-dir {created.path / 'wheels'} {REPO}"
+    assert wheel_hint(tmp_path, None) is None
+    assert wheel_hint(tmp_path, Path("/w/mmp_toolkit-0.1.0-py3-none-any.whl")) == (
+        f"cp /w/mmp_toolkit-0.1.0-py3-none-any.whl {tmp_path / 'wheels'}/"
+    )
+
+
+def test_a_local_wheel_install_is_found_by_its_direct_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mmp
+    from mmp.scaffold.project import local_mmp_source
+
+    site = tmp_path / "lib" / "site-packages"
+    (site / "mmp").mkdir(parents=True)
+    (site / "mmp" / "__init__.py").write_text("")
+    info = site / "mmp_toolkit-0.1.0.dist-info"
+    info.mkdir()
+    monkeypatch.setattr(mmp, "__file__", str(site / "mmp" / "__init__.py"))
+    assert local_mmp_source() is None, "from a package index: no direct_url.json"
+    (info / "direct_url.json").write_text(
+        json.dumps({"url": "file:///wheels/mmp_toolkit-0.1.0-py3-none-any.whl"})
+    )
+    assert local_mmp_source() == Path("/wheels/mmp_toolkit-0.1.0-py3-none-any.whl")
