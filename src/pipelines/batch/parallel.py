@@ -1,10 +1,15 @@
 """Score chunks in worker processes while keeping input order and bounded memory.
 
-The main process reads and writes; N spawned workers each hold one copy of the scorer (the model is
-sent once, at start) and score whole chunks. Results are taken in submission order, and at most
-two chunks per worker are in flight, so memory stays at a few chunks whatever the input size.
-Workers ignore Ctrl-C (the main process decides and stops them) and exit by themselves if the main
-process dies, so a `kill -9` leaves no orphans.
+The main process reads and writes; N spawned workers each hold one copy of the scorer and score
+whole chunks. Results are taken in submission order, and at most two chunks per worker are in
+flight, so memory stays at a few chunks whatever the input size.
+
+Workers start *before* the model is loaded (`WorkerPool.start`), importing pandas, pyarrow and
+scikit-learn while the main process downloads the model; the pickled scorer then reaches them
+through an anonymous memory file (Linux memfd, read via /proc/PID/fd), which vanishes with the
+job even on `kill -9`. Where there is no memfd, workers start after the model loads and receive
+it as an initializer argument. Workers ignore Ctrl-C (the main process decides and stops them)
+and exit by themselves if the main process dies, so no orphan outlives a killed job.
 """
 
 from __future__ import annotations
@@ -24,69 +29,112 @@ if TYPE_CHECKING:
     from mmp.pipelines.batch.scorer import ChunkScorer, ScoredChunk
 
 IN_FLIGHT_PER_WORKER = 2
+WARM_IMPORTS = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "sklearn.pipeline",
+    "sklearn.compose",
+    "mmp.pipelines.batch.scorer",
+)
 _scorer: Any = None
 
 
+class WorkerPool:
+    """N scoring processes; `start` them early, `load` the scorer once, then `score` chunks."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: Any = None
+        self._memfd: int | None = None
+        self._source: str | None = None
+
+    @classmethod
+    def start(cls, workers: int) -> WorkerPool:
+        """Spawn the workers now if the scorer can be handed over later (memfd), else at `load`."""
+        pool = cls(workers)
+        if hasattr(os, "memfd_create") and os.path.isdir(f"/proc/{os.getpid()}/fd"):
+            pool._memfd = os.memfd_create("mmp-batch-scorer", os.MFD_CLOEXEC)
+            pool._source = f"/proc/{os.getpid()}/fd/{pool._memfd}"
+            pool._spawn(payload=None)
+            for _ in range(workers):  # the executor spawns lazily: ask for every worker now
+                pool._pool.submit(_warm)
+        return pool
+
+    def _spawn(self, payload: bytes | None) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(payload, os.getpid(), threads),
+        )
+
+    def load(self, scorer: ChunkScorer) -> None:
+        import cloudpickle
+
+        payload = cloudpickle.dumps(scorer)
+        if self._memfd is None:
+            self._spawn(payload)
+            return
+        offset = 0
+        while offset < len(payload):
+            offset += os.write(self._memfd, payload[offset:])
+
+    def score(self, chunks: Iterable[tuple[pa.Table, int]]) -> Iterator[ScoredChunk]:
+        """Scored chunks in input order."""
+        pending: deque[Any] = deque()
+        finished = False
+        try:
+            for chunk, first_row in chunks:
+                pending.append(self._pool.submit(_score, chunk, first_row, self._source))
+                while len(pending) >= self.workers * IN_FLIGHT_PER_WORKER:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+            finished = True
+        finally:
+            if not finished:
+                for future in pending:
+                    future.cancel()
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers: politely after success, at once after an error or an interrupt."""
+        if self._pool is not None:
+            if wait:
+                self._pool.shutdown(wait=True)
+            else:
+                # concurrent.futures has no public handle on its processes; terminate them directly.
+                processes = list((getattr(self._pool, "_processes", None) or {}).values())
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                for process in processes:
+                    with contextlib.suppress(Exception):
+                        process.terminate()
+                for process in processes:
+                    with contextlib.suppress(Exception):
+                        process.join(timeout=5)
+            self._pool = None
+        if self._memfd is not None:
+            os.close(self._memfd)
+            self._memfd = None
+
+
 def score_chunks(
-    scorer: ChunkScorer, chunks: Iterable[tuple[pa.Table, int]], workers: int
+    scorer: ChunkScorer, chunks: Iterable[tuple[pa.Table, int]], pool: WorkerPool | None
 ) -> Iterator[ScoredChunk]:
-    """Scored chunks in input order; `workers` <= 1 scores in this process."""
-    if workers <= 1:
+    """Scored chunks in input order: in this process without a pool, else on the pool's workers."""
+    if pool is None:
         for chunk, first_row in chunks:
             yield scorer(chunk, first_row)
         return
-    yield from _score_in_pool(scorer, chunks, workers)
+    yield from pool.score(chunks)
 
 
-def _score_in_pool(
-    scorer: ChunkScorer, chunks: Iterable[tuple[pa.Table, int]], workers: int
-) -> Iterator[ScoredChunk]:
-    import multiprocessing
-    from concurrent.futures import Future, ProcessPoolExecutor
-
-    import cloudpickle
-
-    payload = cloudpickle.dumps(scorer)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(payload, os.getpid(), threads),
-    )
-    pending: deque[Future[ScoredChunk]] = deque()
-    finished = False
-    try:
-        for chunk, first_row in chunks:
-            pending.append(pool.submit(_score, chunk, first_row))
-            while len(pending) >= workers * IN_FLIGHT_PER_WORKER:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-        finished = True
-    finally:
-        if finished:
-            pool.shutdown(wait=True)
-        else:
-            _stop(pool, pending)
-
-
-def _stop(pool: Any, pending: deque[Any]) -> None:
-    """Stop at once (error or interrupt): drop queued chunks and end the workers."""
-    for future in pending:
-        future.cancel()
-    processes = list(getattr(pool, "_processes", {}).values())  # no public handle on the workers
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        with contextlib.suppress(Exception):
-            process.terminate()
-    for process in processes:
-        with contextlib.suppress(Exception):
-            process.join(timeout=5)
-
-
-def _start_worker(payload: bytes, parent: int, threads: int) -> None:
-    import cloudpickle
+def _start_worker(payload: bytes | None, parent: int, threads: int) -> None:
+    import importlib
 
     global _scorer
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -96,7 +144,12 @@ def _start_worker(payload: bytes, parent: int, threads: int) -> None:
 
         # N workers x all-cores OpenMP/BLAS pools would oversubscribe the machine.
         threadpool_limits(limits=threads)
-    _scorer = cloudpickle.loads(payload)
+    for module in WARM_IMPORTS:
+        importlib.import_module(module)
+    if payload is not None:
+        import cloudpickle
+
+        _scorer = cloudpickle.loads(payload)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -106,5 +159,16 @@ def _exit_with_parent(parent: int) -> None:
         time.sleep(0.5)
 
 
-def _score(chunk: pa.Table, first_row: int) -> ScoredChunk:
+def _warm() -> None:
+    """A no-op task: submitting one per worker makes the executor spawn them all at once."""
+
+
+def _score(chunk: pa.Table, first_row: int, source: str | None) -> ScoredChunk:
+    global _scorer
+    if _scorer is None:
+        import cloudpickle
+
+        assert source is not None
+        with open(source, "rb") as fh:
+            _scorer = cloudpickle.loads(fh.read())
     return _scorer(chunk, first_row)

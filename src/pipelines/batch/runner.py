@@ -30,9 +30,10 @@ from mmp.pipelines.batch.locations import (
     parse_output,
     rejects_output,
 )
-from mmp.pipelines.batch.parallel import score_chunks
+from mmp.pipelines.batch.parallel import WorkerPool, score_chunks
 from mmp.pipelines.batch.readers import open_stream
 from mmp.pipelines.batch.scorer import REJECT_COLUMNS, ChunkScorer, OnError, ScoredChunk
+from mmp.pipelines.batch.threads import BackgroundWriter, prefetch
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -165,52 +166,20 @@ def load_scorer(the_plan: Plan, config: Config, progress: Progress) -> tuple[Chu
 
 
 def _run_local(the_plan: Plan, config: Config, progress: Progress) -> BatchResult:
-    job = the_plan.job
     started = time.perf_counter()
-    scorer, _ = load_scorer(the_plan, config, progress)
-    malformed: list[str] = []
-
-    def on_malformed(reason: str) -> bool:
-        malformed.append(reason)
-        return job.on_error == "skip"
-
-    text_columns = [s.name for s in scorer.specs if s.dtype == "string"]
-    stream = open_stream(
-        the_plan.source, scorer.input_columns, the_plan.chunk_rows, on_malformed, text_columns
-    )
-    counts = {"read": 0, "scored": 0, "rejected": 0}
-    output: writers.Writer | None = None
-    rejects: writers.Writer | None = None
+    # Workers start first: their imports overlap the model download in this process.
+    pool = WorkerPool.start(the_plan.workers) if the_plan.workers > 1 else None
+    finished = False
     try:
-        output = _open_output(the_plan, scorer.output_schema())
-        if the_plan.rejects is not None:
-            rejects = writers.open_file_writer(the_plan.rejects, scorer.reject_schema())
-        scoring_started = time.perf_counter()
-        with progress.step(f"Scoring {the_plan.source.description}", total=stream.total_rows) as advance:
-            chunks = score_chunks(scorer, _numbered(stream.chunks), the_plan.workers)
-            try:
-                for scored in chunks:
-                    _check(scored, job.on_error)
-                    if scored.output is not None:
-                        output.write(scored.output)
-                    counts["rejected"] += _write_rejects(rejects, malformed, scored.rejects)
-                    counts["read"] += scored.rows_in
-                    counts["scored"] += scored.rows_out
-                    advance(scored.rows_in)
-            finally:
-                chunks.close()  # type: ignore[attr-defined]
-            counts["rejected"] += _write_rejects(rejects, malformed, scorer.reject_schema().empty_table())
-        if rejects is not None:
-            rejects.commit()
-        output.commit()
-        scoring_s = time.perf_counter() - scoring_started
-    except BaseException:
-        for writer in (output, rejects):
-            if writer is not None:
-                writer.abort()
-        raise
+        scorer, _ = load_scorer(the_plan, config, progress)
+        if pool is not None:
+            pool.load(scorer)
+        counts, scoring_s = _stream(the_plan, scorer, pool, progress)
+        finished = True
     finally:
-        stream.close()
+        if pool is not None:
+            pool.close(wait=finished)
+    job = the_plan.job
     return BatchResult(
         model=scorer.identity.to_dict(),
         input=redact_url(the_plan.source.description),
@@ -230,10 +199,64 @@ def _run_local(the_plan: Plan, config: Config, progress: Progress) -> BatchResul
     )
 
 
+def _stream(
+    the_plan: Plan, scorer: ChunkScorer, pool: WorkerPool | None, progress: Progress
+) -> tuple[dict[str, int], float]:
+    """Read, score and write every chunk; commit the outputs only if all of it succeeded."""
+    job = the_plan.job
+    malformed: list[str] = []
+
+    def on_malformed(reason: str) -> bool:
+        malformed.append(reason)
+        return job.on_error == "skip"
+
+    text_columns = [s.name for s in scorer.specs if s.dtype == "string"]
+    stream = open_stream(
+        the_plan.source, scorer.input_columns, the_plan.chunk_rows, on_malformed, text_columns
+    )
+    counts = {"read": 0, "scored": 0, "rejected": 0}
+    output: writers.Writer | None = None
+    rejects: writers.Writer | None = None
+    try:
+        output = _open_output(the_plan, scorer.output_schema())
+        if the_plan.rejects is not None:
+            rejects = writers.open_file_writer(the_plan.rejects, scorer.reject_schema())
+        started = time.perf_counter()
+        with progress.step(f"Scoring {the_plan.source.description}", total=stream.total_rows) as advance:
+            reading = prefetch(stream.chunks)
+            chunks = score_chunks(scorer, _numbered(reading), pool)
+            try:
+                for scored in chunks:
+                    _check(scored, job.on_error)
+                    if scored.output is not None:
+                        output.write(scored.output)
+                    counts["rejected"] += _write_rejects(rejects, malformed, scored.rejects)
+                    counts["read"] += scored.rows_in
+                    counts["scored"] += scored.rows_out
+                    advance(scored.rows_in)
+            finally:
+                chunks.close()  # type: ignore[attr-defined]
+                reading.close()  # type: ignore[attr-defined]
+            counts["rejected"] += _write_rejects(rejects, malformed, scorer.reject_schema().empty_table())
+        # Release the input first: a query that read the target table still holds a lock on it.
+        stream.close()
+        if rejects is not None:
+            rejects.commit()
+        output.commit()
+        return counts, time.perf_counter() - started
+    except BaseException:
+        for writer in (output, rejects):
+            if writer is not None:
+                writer.abort()
+        raise
+    finally:
+        stream.close()
+
+
 def _open_output(the_plan: Plan, schema: pa.Schema) -> writers.Writer:
     if isinstance(the_plan.output, SqlOutput):
         return sql_writer.SqlWriter(the_plan.output, schema, force=the_plan.job.force)
-    return writers.open_file_writer(the_plan.output, schema)
+    return BackgroundWriter(writers.open_file_writer(the_plan.output, schema))
 
 
 def _numbered(chunks: Iterator[pa.Table]) -> Iterator[tuple[pa.Table, int]]:
@@ -257,12 +280,12 @@ def _check(scored: ScoredChunk, on_error: OnError) -> None:
 
 def _write_rejects(rejects: writers.Writer | None, malformed: list[str], scored: pa.Table) -> int:
     """Write records the reader dropped, then the chunk's rejected rows; return how many."""
-    count = len(malformed) + scored.num_rows
+    reasons = malformed[: len(malformed)]  # the reader thread may append meanwhile: take a snapshot
+    del malformed[: len(reasons)]
     if rejects is not None:
-        rejects.write(_malformed_rows(malformed, scored.schema))
+        rejects.write(_malformed_rows(reasons, scored.schema))
         rejects.write(scored)
-    malformed.clear()
-    return count
+    return len(reasons) + scored.num_rows
 
 
 def _malformed_rows(reasons: list[str], schema: pa.Schema) -> pa.Table:

@@ -129,9 +129,10 @@ def _run(the_plan: Plan, config: Config, progress: Progress) -> BatchResult:
                     f"cannot score the row with {keys}: {first['reason']} ({rejected} such rows)",
                     "fix the data, or pass --on-error skip to write such rows to a rejects folder",
                 )
-            if rejected and the_plan.rejects is not None:
+            if the_plan.rejects is not None:  # written even when empty, so a stale one never misleads
                 rejects_staging = the_plan.rejects.path.parent / partial_name(the_plan.rejects.path)
-                _write_rejects(bad, reason, scorer.input_columns, the_plan.rejects, rejects_staging)
+                rows = bad if rejected else bad.limit(0)
+                _write_rejects(rows, reason, scorer.input_columns, the_plan.rejects, rejects_staging)
             good = checked.filter(reason.isNull())
             scored = _score(spark, good, scorer, model_path)
             scored.write.mode("error").parquet(str(staging))
@@ -152,7 +153,7 @@ def _run(the_plan: Plan, config: Config, progress: Progress) -> BatchResult:
         model=scorer.identity.to_dict(),
         input=redact_url(the_plan.source.description),
         output=str(target),
-        rejects=str(the_plan.rejects.path) if the_plan.rejects and rejected else None,
+        rejects=str(the_plan.rejects.path) if the_plan.rejects else None,
         rows_read=rows_scored + rejected,
         rows_scored=rows_scored,
         rows_rejected=rejected,

@@ -88,6 +88,10 @@ def _round_trip(batch: Batch, tmp_path: Path, url: str, monkeypatch: pytest.Monk
     result = batch.run("breast_cancer", query, "sql://scores", force=True, on_error="skip",
                        rejects_path=str(tmp_path / "rejects.csv"))  # fmt: skip
     assert result.rows_scored == len(frame) - 1 and len(_read_table(url, "scores")) == len(frame) - 1
+    # Rescoring: the query reads the very table it replaces; the input is released before the swap.
+    rescore = "SELECT p.* FROM patients p JOIN scores s ON s.patient_id = p.patient_id ORDER BY p.patient_id"
+    result = batch.run("breast_cancer", rescore, "sql://scores", force=True, chunk_rows=100)
+    assert result.rows_scored == len(frame) - 1 and _tables(url) == ["patients", "scores"]
     block = "batch:\n  output:\n    kind: sql\n    table: scores\n    if_exists: append\n"
     append = _config(tmp_path, batch, block)
     batch.run("breast_cancer", "SELECT * FROM patients WHERE patient_id < 'P0010'", config=append,
