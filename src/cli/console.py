@@ -76,6 +76,8 @@ class RichProgress:
                 TextColumn("{task.fields[rate]}"),
                 TimeRemainingColumn(),
             ]
+        else:  # unknown total (CSV, SQL): still show rows so far and rows/s once rows flow
+            columns.append(TextColumn("{task.fields[rate]}"))
         columns.append(TimeElapsedColumn())
         done = 0
         with Progress(*columns, console=self.console, transient=True) as bar:
@@ -85,11 +87,12 @@ class RichProgress:
                 nonlocal done
                 done += n
                 elapsed = max(time.perf_counter() - started, 1e-9)
-                bar.update(task, advance=n, rate=f"{done / elapsed:,.0f}/s")
+                rate = f"{done / elapsed:,.0f}/s"
+                bar.update(task, advance=n, rate=rate if total is not None else f"{done:,} rows, {rate}")
 
             yield advance
         elapsed = time.perf_counter() - started
-        count = f" {done:,} rows," if total is not None else ""
+        count = f" {done:,} rows," if total is not None or done else ""
         self.console.print(f"[green]✓[/] {description}{count} {elapsed:.1f}s")
 
 
