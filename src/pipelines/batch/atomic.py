@@ -39,7 +39,7 @@ def _pid_alive(pid: int) -> bool:
 
 def sweep_stale_partials(target: Path) -> list[Path]:
     """Remove hidden partial files (or folders) of `target` whose writing process is gone."""
-    removed = []
+    removed: list[Path] = []
     prefix = f".{target.name}{PARTIAL_MARK}"
     if not target.parent.is_dir():
         return removed

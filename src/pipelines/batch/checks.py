@@ -13,6 +13,7 @@ refuses a level, the scorer blames that row and column like any other unscorable
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ def coerce(table: pa.Table, specs: list[ColumnContract]) -> tuple[pa.Table, Prob
     for spec in specs:
         typed, bad, raw = _cast(table[spec.name], spec)
         if bad is not None:
-            problems.add(bad, spec.name, lambda row, raw=raw, spec=spec: _wrong(raw[row], spec))
+            problems.add(bad, spec.name, functools.partial(_wrong_at, raw, spec))
         if not spec.nullable:
             nulls = _null_positions(typed)
             if bad:
@@ -119,6 +120,10 @@ def coerce(table: pa.Table, specs: list[ColumnContract]) -> tuple[pa.Table, Prob
             problems.add(nulls, spec.name, "missing value, and training had none in this column")
         arrays.append(typed)
     return pa.table(arrays, names=[s.name for s in specs]), problems
+
+
+def _wrong_at(raw: Any, spec: ColumnContract, row: int) -> str:
+    return _wrong(raw[row], spec)
 
 
 def _wrong(value: Any, spec: ColumnContract) -> str:

@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from mmp.core.errors import MmpError
 from mmp.core.yamlio import redact_url
@@ -139,8 +139,8 @@ def _parquet_chunks(files: list[Path], wanted: list[str], chunk_rows: int) -> It
 # --- CSV -------------------------------------------------------------------------------------
 
 
-def _open_binary(file: Path) -> IO[bytes]:
-    return gzip.open(file, "rb") if file.suffix.lower() == ".gz" else open(file, "rb")
+def _open_binary(file: Path) -> BinaryIO:
+    return cast(BinaryIO, gzip.open(file, "rb") if file.suffix.lower() == ".gz" else open(file, "rb"))
 
 
 def _csv_header(file: Path, delimiter: str) -> list[str]:
