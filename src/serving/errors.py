@@ -64,7 +64,7 @@ def error_body(error: ApiError, request_id: str) -> bytes:
 
 
 def field_entry(loc: Iterable[Any], message: str, kind: str) -> dict[str, Any]:
-    parts = [p for p in loc]
+    parts = list(loc)
     return {
         "field": ".".join(str(p) for p in parts) or "(body)",
         "loc": parts,

@@ -154,7 +154,7 @@ def _base_type(col: ColumnContract) -> Any:
     return Annotated[str, Field(strict=True)]
 
 
-def _describe(col: ColumnContract, target: str | None) -> str:
+def _describe(col: ColumnContract) -> str:
     role = {
         "entity": "Entity column: identifies the record and is echoed in the response, not a feature.",
         "feature": "Feature.",
@@ -233,9 +233,7 @@ def build_schemas(
         if col.nullable:
             annotation = annotation | None  # type: ignore[operator]
         examples = [example[name]] if example.get(name) is not None else None
-        info = Field(
-            alias=name, title=name, description=_describe(col, contract.target_column), examples=examples
-        )
+        info = Field(alias=name, title=name, description=_describe(col), examples=examples)
         fields[f"f{i}"] = (annotation, info)
         mapping.append((f"f{i}", name))
         if col.role == "entity":
