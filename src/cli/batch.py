@@ -62,7 +62,9 @@ def batch_inference(
         help="A row that cannot be scored: fail (stop, naming row and column) or skip (to the rejects file).",
     ),
     rejects_path: str | None = typer.Option(
-        None, "--rejects-path", help="Rejects file for --on-error skip. Default: <output>.rejects.csv."
+        None,
+        "--rejects-path",
+        help="Rejects file for --on-error skip. Default: NAME.rejects.csv beside output NAME.*.",
     ),
     log_run: bool = typer.Option(
         False, "--log-run", help="Record the job (input fingerprint, counts, output) as an MLflow run."

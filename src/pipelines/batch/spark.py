@@ -71,19 +71,22 @@ def spark_session(master: str) -> tuple[Any, bool]:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if master.startswith("local"):
+        # Local executors are subprocesses of this machine: make them run this interpreter (and
+        # so see mmp's packages) unless the user chose one. A cluster's nodes have their own.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
     try:
         return (
-            SparkSession.builder.master(master)
-            .appName("mmp-batch-inference")
+            builder.appName("mmp-batch-inference")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.log.level", "ERROR")
             .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .config("spark.pyspark.python", sys.executable)
             .getOrCreate()
         ), True
     except Exception as exc:  # noqa: BLE001 - a missing JVM surfaces as several exception types
