@@ -142,6 +142,7 @@ def test_compose_stack_structure(project: Path) -> None:
     assert set(compose["volumes"]) == {"postgres-data", "mlflow-artifacts", "batch-outputs"}
 
 
+@pytest.mark.slow  # may apt-get install docker-compose the first time
 def test_docker_compose_config_accepts_the_file(project: Path) -> None:
     command = compose_command()
     if command is None:
