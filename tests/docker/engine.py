@@ -151,6 +151,7 @@ def running_engine(root: Path, start_timeout: float = 60) -> Iterator[Engine]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     engine = Engine(root=root, process=process)
     try:
@@ -163,6 +164,15 @@ def running_engine(root: Path, start_timeout: float = 60) -> Iterator[Engine]:
     finally:
         _stop(process)
         log.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the engine if the test process dies without its teardown (killed, timed out),
+    so no orphan dockerd keeps running."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
