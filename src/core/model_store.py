@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import shutil
 import tempfile
@@ -179,6 +180,11 @@ def export_model(uri: str, output: str | Path, tracking_uri: str | None = None, 
             for item in local.iterdir():
                 shutil.move(str(item), staging / item.name)
             shutil.rmtree(local, ignore_errors=True)
+        # mkdtemp makes a private (0700) folder; an exported model is read by other users, e.g. the
+        # non-root user of a container image, so give it the permissions a plain mkdir would.
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)

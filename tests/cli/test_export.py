@@ -108,3 +108,15 @@ def test_unknown_run_is_one_line_and_leaves_nothing_behind(
     assert "cannot load model" in result.exception.message
     leftovers = list((tmp_path / "out").iterdir()) if (tmp_path / "out").exists() else []
     assert leftovers == [], "a failed export leaves no partial folder"
+
+
+def test_exported_folder_is_readable_by_other_users(trained, tmp_path) -> None:
+    """A container's non-root user must read a model baked into the image."""
+    import stat
+
+    from mmp.core.model_store import export_model
+
+    example = trained["diabetes"]
+    out = export_model(example.registered_uri, tmp_path / "model", example.tracking_uri)
+    mode = stat.S_IMODE(out.stat().st_mode)
+    assert mode & stat.S_IROTH and mode & stat.S_IXOTH, oct(mode)
