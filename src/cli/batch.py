@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mmp.cli.options import ConfigPath, JsonOutput
+from mmp.cli.options import ConfigPath, JsonOutput, ModelUri, RunId
 
 
 class OnError(StrEnum):
@@ -21,15 +21,8 @@ class Engine(StrEnum):
 
 
 def batch_inference(
-    run_id: str | None = typer.Option(
-        None, "--run-id", envvar="MMP_RUN_ID", help="Score with this run's model."
-    ),
-    model_uri: str | None = typer.Option(
-        None,
-        "--model-uri",
-        envvar="MMP_MODEL_URI",
-        help="Or any model URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/..., an exported folder.",
-    ),
+    run_id: str | None = RunId,
+    model_uri: str | None = ModelUri,
     data_path: str = typer.Option(
         ...,
         "--data-path",

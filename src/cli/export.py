@@ -6,17 +6,12 @@ from pathlib import Path
 
 import typer
 
-from mmp.cli.options import ConfigPath, JsonOutput
+from mmp.cli.options import ConfigPath, JsonOutput, ModelUri, RunId
 
 
 def export_model(
-    run_id: str | None = typer.Option(None, "--run-id", envvar="MMP_RUN_ID", help="Export this run's model."),
-    model_uri: str | None = typer.Option(
-        None,
-        "--model-uri",
-        envvar="MMP_MODEL_URI",
-        help="Or any model URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/..., models:/m-...",
-    ),
+    run_id: str | None = RunId,
+    model_uri: str | None = ModelUri,
     output: Path = typer.Option(
         ...,
         "--output",

@@ -31,5 +31,21 @@ DataPath = typer.Option(
     show_default=False,
 )
 JsonOutput = typer.Option(False, "--json", help="Print a machine-readable JSON result on stdout.")
+RunId = typer.Option(
+    None,
+    "--run-id",
+    envvar="MMP_RUN_ID",
+    help="The model logged by this MLflow run (same as --model-uri runs:/RUN/model).",
+    show_default=False,
+)
+ModelUri = typer.Option(
+    None,
+    "--model-uri",
+    "-m",
+    envvar="MMP_MODEL_URI",
+    help="runs:/RUN/model, models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/latest, "
+    "models:/m-ID, or a folder made by mmp export-model.",
+    show_default=False,
+)
 
-__all__ = ["ConfigPath", "DataPath", "JsonOutput", "Path", "RecipePath"]
+__all__ = ["ConfigPath", "DataPath", "JsonOutput", "ModelUri", "Path", "RecipePath", "RunId"]

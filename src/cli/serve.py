@@ -6,22 +6,12 @@ from pathlib import Path
 
 import typer
 
-from mmp.cli.options import ConfigPath
+from mmp.cli.options import ConfigPath, ModelUri, RunId
 
 
 def serve_api(
-    run_id: str | None = typer.Option(
-        None, "--run-id", envvar="MMP_RUN_ID", help="Serve the model of this MLflow run.", show_default=False
-    ),
-    model_uri: str | None = typer.Option(
-        None,
-        "--model-uri",
-        "-m",
-        envvar="MMP_MODEL_URI",
-        help="runs:/RUN/model, models:/NAME/VERSION, models:/NAME@ALIAS or models:/NAME/latest "
-        "(both followed: hot reload), models:/m-ID, or a folder made by mmp export-model.",
-        show_default=False,
-    ),
+    run_id: str | None = RunId,
+    model_uri: str | None = ModelUri,
     config_path: Path | None = ConfigPath,
     host: str | None = typer.Option(
         None, "--host", envvar="MMP_HOST", help="Default: config, else 127.0.0.1."
