@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from enum import StrEnum
 from pathlib import Path
 
@@ -94,7 +96,16 @@ def batch_inference(
         spark_master=spark_master,
         force=force,
     )
-    result = run_batch(job, config, progress=RichProgress(quiet=json_output))
+    try:
+        result = run_batch(job, config, progress=RichProgress(quiet=json_output))
+    except KeyboardInterrupt:
+        # run_batch has already removed every partial output. Exit now, skipping interpreter
+        # shutdown: there, CPython's concurrent.futures atexit hook joins the process pool's manager
+        # thread, which can hang after the workers were terminated (seen under load with SIGTERM).
+        sys.stderr.write("Interrupted: no output was written.\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(130)
     if json_output:
         print_json(result.to_dict())
         return
