@@ -78,14 +78,10 @@ class _AtomicWriter:
         self.file.abort()
 
 
-class ParquetWriter(_AtomicWriter):
-    """One row group per chunk, so readers can stream the output as it was written."""
+class _ArrowFileWriter(_AtomicWriter):
+    """A file writer backed by one of Arrow's incremental writers (`self._writer`)."""
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
-        import pyarrow.parquet as pq
-
-        super().__init__(path, schema)
-        self._writer: Any = pq.ParquetWriter(self.file.file, schema)
+    _writer: Any
 
     def _write(self, table: pa.Table) -> None:
         self._writer.write_table(table)
@@ -96,7 +92,17 @@ class ParquetWriter(_AtomicWriter):
             writer.close()
 
 
-class CsvWriter(_AtomicWriter):
+class ParquetWriter(_ArrowFileWriter):
+    """One row group per chunk, so readers can stream the output as it was written."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        import pyarrow.parquet as pq
+
+        super().__init__(path, schema)
+        self._writer = pq.ParquetWriter(self.file.file, schema)
+
+
+class CsvWriter(_ArrowFileWriter):
     """RFC 4180 CSV (quotes where needed), UTF-8, header line first."""
 
     def __init__(self, path: Path, schema: pa.Schema, delimiter: str = ",") -> None:
@@ -104,15 +110,7 @@ class CsvWriter(_AtomicWriter):
 
         super().__init__(path, schema)
         options = pacsv.WriteOptions(delimiter=delimiter, quoting_style="needed")
-        self._writer: Any = pacsv.CSVWriter(self.file.file, schema, write_options=options)
-
-    def _write(self, table: pa.Table) -> None:
-        self._writer.write_table(table)
-
-    def _finish(self) -> None:
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            writer.close()
+        self._writer = pacsv.CSVWriter(self.file.file, schema, write_options=options)
 
 
 class JsonLinesWriter(_AtomicWriter):
