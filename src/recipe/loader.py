@@ -26,15 +26,18 @@ class Loaded(Generic[M]):
     path: Path | None
 
 
-def _validate(model: type[M], doc: LoadedYaml, what: str) -> Loaded[M]:
+def validate_data(model: type[M], data: Any, where: str, hint: str) -> M:
+    """Validate a parsed YAML tree; every problem becomes one located line (`where: a.b: message`)."""
     try:
-        parsed = model.model_validate(doc.data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise MmpError(
-            format_validation_error(exc, str(doc.path), model), f"fix the {what} and run again"
-        ) from None
+        raise MmpError(format_validation_error(exc, where, model), hint) from None
     except ValueError as exc:  # raised outside a field (e.g. by an import during validation)
-        raise MmpError(f"{doc.path}: {exc}", f"fix the {what} and run again") from None
+        raise MmpError(f"{where}: {exc}", hint) from None
+
+
+def _validate(model: type[M], doc: LoadedYaml, what: str) -> Loaded[M]:
+    parsed = validate_data(model, doc.data, str(doc.path), f"fix the {what} and run again")
     return Loaded(model=parsed, redacted=doc.redacted, path=doc.path)
 
 

@@ -84,14 +84,7 @@ def render_config(
 
 def check_config(text: str, where: str) -> Config:
     """Validate config text with the real model, `${...}` expressions left unresolved."""
-    from pydantic import ValidationError
-
-    from mmp.recipe.base import format_validation_error
     from mmp.recipe.config import Config
+    from mmp.recipe.loader import validate_data
 
-    try:
-        return Config.model_validate(yaml.safe_load(text))
-    except ValidationError as exc:
-        raise MmpError(
-            format_validation_error(exc, where, Config), "change the options and run again"
-        ) from None
+    return validate_data(Config, yaml.safe_load(text), where, "change the options and run again")

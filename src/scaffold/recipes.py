@@ -252,19 +252,10 @@ _RecipeDumper.add_representer(list, _represent_list)
 
 def check_recipe(text: str, where: str) -> Recipe:
     """Parse and validate generated recipe text with the real model (estimator import included)."""
-    from pydantic import ValidationError
-
-    from mmp.recipe.base import format_validation_error
+    from mmp.recipe.loader import validate_data
     from mmp.recipe.models import Recipe
 
-    try:
-        return Recipe.model_validate(yaml.safe_load(text))
-    except ValidationError as exc:
-        raise MmpError(
-            format_validation_error(exc, where, Recipe), "change the options and run again"
-        ) from None
-    except ValueError as exc:
-        raise MmpError(f"{where}: {exc}", "change the options and run again") from None
+    return validate_data(Recipe, yaml.safe_load(text), where, "change the options and run again")
 
 
 def write_new(path: Path, text: str, force: bool) -> Path:
