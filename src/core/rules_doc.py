@@ -107,7 +107,7 @@ def render() -> str:
         f"  ones pandas reads as missing): {_codes(MISSING_TEXT)}. Text columns take",
         "  the spellings as written; other columns ignore surrounding spaces. A missing value is refused",
         "  (`missing_value`) in a column that had none in training.",
-        "- **Booleans**: `true`/`false`, the numbers 1 and 0 (`1.0`, `\"0.0\"`: as numbers or text) and",
+        '- **Booleans**: `true`/`false`, the numbers 1 and 0 (`1.0`, `"0.0"`: as numbers or text) and',
         f"  the texts {_codes(TRUE_TEXT)} / {_codes(FALSE_TEXT)} in any case.",
         '- **Integers**: whole numbers in the 64-bit range; a whole float (`3.0`, `"3.0"`) is the',
         "  integer 3. **Numbers** must be finite. Text is parsed as plain decimal notation (no",

@@ -28,7 +28,6 @@ def _plain(value: Any) -> Any:
 def in_process(loaded: Any, records: list[dict[str, Any]]) -> list[Outcome]:
     """The logged pipeline itself (its first step converts or refuses), one record at a time."""
     import numpy as np
-    import pandas as pd
 
     out: list[Outcome] = []
     pipeline = loaded.pipeline

@@ -214,7 +214,9 @@ class ChunkScorer:
         columns.append(_as_arrow(values, schema.field(PREDICTION).type))
         if self.probability_columns:
             width = len(self.probability_columns)
-            proba = np.concatenate([_proba(p, self.classes) for p in parts]) if parts else np.empty((0, width))
+            proba = np.empty((0, width))
+            if parts:
+                proba = np.concatenate([_proba(p, self.classes) for p in parts])
             columns += [pa.array(proba[:, i], pa.float64()) for i in range(len(self.probability_columns))]
         identity = self.identity
         for value in (identity.name, identity.version, identity.run_id):

@@ -48,7 +48,8 @@ def test_on_error_fail_names_the_row_and_column(batch: Batch, tmp_path: Path) ->
     source, _ = _bad_breast_cancer(tmp_path)
     with pytest.raises(MmpError) as err:
         batch.run("breast_cancer", source, tmp_path / "out.parquet", chunk_rows=50)
-    assert err.value.message == "cannot score row 6: mean_radius: expected a number, got 'twelve' [wrong_type]"
+    message = "cannot score row 6: mean_radius: expected a number, got 'twelve' [wrong_type]"
+    assert err.value.message == message
     assert "--on-error skip" in (err.value.hint or "")
     assert leftovers(tmp_path, {"in.csv"}) == []
 
