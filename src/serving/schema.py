@@ -124,7 +124,9 @@ def _describe(col: ColumnContract, rule: ColumnRule) -> str:
         "target": "",
     }[col.role]
     parts = [role]
-    if rule.levels is not None:
+    if rule.kind == "boolean":
+        pass  # two levels by nature; the spellings it accepts are in docs/input-rules.md
+    elif rule.levels is not None:
         parts.append("One of the levels seen in training (others are refused).")
     elif col.categorical and col.categories and not col.categories_truncated:
         parts.append(f"Categorical, {len(col.categories)} levels seen in training; others are accepted.")
