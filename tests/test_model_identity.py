@@ -28,8 +28,11 @@ def registry(trained: dict[str, TrainedExample]) -> TrainedExample:
     if not client.search_registered_models(f"name = '{NAME}'"):
         client.create_registered_model(NAME)
         model_id = example.model_uri.removeprefix("models:/")
+        # The artifact location, not models:/m-...: MLflow's registry store resolves the latter
+        # through the process-wide tracking URI, which mmp leaves alone.
+        source = client.get_logged_model(model_id).artifact_location
         for _ in range(2):
-            client.create_model_version(NAME, example.model_uri, run_id=example.run_id, model_id=model_id)
+            client.create_model_version(NAME, source, run_id=example.run_id, model_id=model_id)
         client.set_registered_model_alias(NAME, "stable", "1")
     return example
 
