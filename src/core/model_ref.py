@@ -240,8 +240,14 @@ class ModelSource:
             return None
         try:
             data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
-            return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
-        except (ValueError, TypeError) as exc:
+            return cls(
+                model_uri=str(data["model_uri"]),
+                resolved_uri=str(data["resolved_uri"]),
+                name=data.get("name"),
+                version=data.get("version"),
+                run_id=data.get("run_id"),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
             raise MmpError(f"{file} is not a valid model source record: {first_line(exc)}") from None
 
 

@@ -14,7 +14,7 @@ import io
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from mmp.core.contract import FeatureContract
 from mmp.core.errors import MmpError, first_line
@@ -38,8 +38,8 @@ __all__ = [
     "load_model",
 ]
 
-ModelLike = str | ModelRef | ResolvedModel
-StoreLike = TrackingStore | str | None
+ModelLike: TypeAlias = str | ModelRef | ResolvedModel
+StoreLike: TypeAlias = TrackingStore | str | None
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ class TrackingStore:
             try:
                 yield
             finally:
-                mlflow.set_tracking_uri(saved_tracking)
+                mlflow.set_tracking_uri(saved_tracking)  # type: ignore[arg-type]  # None: unset (MLflow's own restore)
                 registry_utils._registry_uri = saved_registry
                 for name, value in saved_env.items():
                     if value is None:
