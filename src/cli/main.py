@@ -28,7 +28,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain Click help: it wraps to any width (80 columns, a pipe) without cutting option names,
+    # shows boolean flags as flags, and keeps the generated docs/cli-reference.md plain Markdown.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
 _state = {"debug": bool(os.environ.get("MMP_DEBUG"))}

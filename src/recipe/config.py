@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from mmp.core.errors import MmpError
+from mmp.core.latency import DEFAULT_LATENCY_BUCKETS_S, check_buckets
 from mmp.recipe.base import StrictModel
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
@@ -145,10 +146,22 @@ class ServingSettings(StrictModel):
         description="Longest wait for more records before a grouped call, only while requests keep "
         "arriving (a lone request never waits).",
     )
+    latency_buckets_s: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_LATENCY_BUCKETS_S),
+        min_length=1,
+        description="Edges of the request-latency histogram in /metrics, seconds, increasing. Put "
+        "your latency targets on edges (the defaults include 0.1 and 0.2) so SLO ratios are exact.",
+    )
+
     prediction_log: PredictionLogSettings = Field(
         default_factory=PredictionLogSettings,
         description="Log scored records for `mmp monitor` (off by default); see docs/monitoring.md.",
     )
+
+    @field_validator("latency_buckets_s")
+    @classmethod
+    def _increasing_buckets(cls, value: list[float]) -> list[float]:
+        return list(check_buckets(value))
 
 
 class OutputSettings(StrictModel):
