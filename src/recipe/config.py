@@ -152,7 +152,6 @@ class ServingSettings(StrictModel):
         description="Edges of the request-latency histogram in /metrics, seconds, increasing. Put "
         "your latency targets on edges (the defaults include 0.1 and 0.2) so SLO ratios are exact.",
     )
-
     prediction_log: PredictionLogSettings = Field(
         default_factory=PredictionLogSettings,
         description="Log scored records for `mmp monitor` (off by default); see docs/monitoring.md.",
