@@ -37,6 +37,10 @@ class ModelMetadata(BaseModel):
     contract_artifact: str = Field(
         default=CONTRACT_FILE, description="The same contract as a run artifact, for tools outside mmp."
     )
+    reference_profile: dict[str, Any] | None = Field(
+        default=None,
+        description="What training data looked like, for drift checks (read by mmp.monitoring.profile).",
+    )
 
     def to_mlmodel(self) -> dict[str, Any]:
         """The `metadata=` argument for `mlflow.<flavor>.log_model`."""
