@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mmp.core.contract import FeatureContract
+from mmp.core.errors import MmpError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,12 +35,15 @@ class Predictions:
     classes: list[Any] | None
 
 
-class Unconformable(ValueError):
+class Unconformable(MmpError):
     """Input values the contract refuses: (row position, column, refusal code, message) of the first."""
 
     def __init__(self, row: int, column: str, code: str, message: str) -> None:
-        super().__init__(f"{column}: {message}")
-        self.row, self.column, self.code, self.message = row, column, code, message
+        super().__init__(
+            f"row {row + 1}: column '{column}': {message} [{code}]",
+            "every mmp surface refuses this value (docs/input-rules.md lists what each column accepts)",
+        )
+        self.row, self.column, self.code, self.reason = row, column, code, message
 
 
 def input_rules(contract: FeatureContract) -> list[ColumnRule]:
