@@ -532,6 +532,8 @@ def _finish(rule: ColumnRule, out: pd.Series, refused: dict[int, Refusal]) -> pd
 def as_model_dtype(rule: ColumnRule, values: Any) -> pd.Series:
     """Already-converted values (None/NaN for missing) as the pipeline's dtype for the column."""
     kind = rule.kind
+    if isinstance(values, list) and kind != "datetime":  # serving: a few values, no pandas detour
+        return pd.Series(_array(rule, values), dtype=None if kind in ("number", "integer") else object)
     if kind in ("number", "integer"):
         series = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values
         numbers = pd.to_numeric(series.astype(object).where(series.notna(), np.nan), errors="raise")
@@ -554,11 +556,30 @@ def as_model_dtype(rule: ColumnRule, values: Any) -> pd.Series:
     return series.where(series.notna(), np.nan)
 
 
+def _array(rule: ColumnRule, values: list[Any]) -> np.ndarray:
+    if rule.kind == "integer" and not rule.nullable:
+        return np.array(values, dtype=np.int64)
+    if rule.kind in ("number", "integer"):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    out = np.empty(len(values), dtype=object)
+    out[:] = [np.nan if v is None else v for v in values]
+    return out
+
+
 def frame_from_records(
     rules: list[ColumnRule] | tuple[ColumnRule, ...], rows: list[dict[str, Any]]
 ) -> pd.DataFrame:
     """The model's input frame from records whose values `convert` already accepted (serving)."""
-    return pd.DataFrame({rule.name: as_model_dtype(rule, [row[rule.name] for row in rows]) for rule in rules})
+    columns = {}
+    for rule in rules:
+        values = [row[rule.name] for row in rows]
+        if rule.kind == "datetime":
+            columns[rule.name] = as_model_dtype(rule, values)
+        elif rule.model_dtype == "object":  # a bare object array of text would become pandas' str
+            columns[rule.name] = pd.Series(_array(rule, values), dtype=object, copy=False)
+        else:
+            columns[rule.name] = _array(rule, values)
+    return pd.DataFrame(columns, copy=False)
 
 
 # --- the pipeline's first step -------------------------------------------------------------------
