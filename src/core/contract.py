@@ -52,6 +52,7 @@ class ColumnContract(BaseModel):
     max: float | None = None
     example: Any = Field(
         default=None,
+        exclude=True,  # read from format 1 contracts, never shown (`/model`) or written again
         description="Format 1 only (a training value, no longer written: no training row is published).",
     )
 

@@ -4,7 +4,6 @@ column made missing, oddly spelled or of the wrong type, give the same outcome i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,11 @@ def _mutations(contract: Any, row: dict[str, Any], column: str) -> list[Any]:
     return [None, "", "never-seen-level", 7, "\ud800"]
 
 
-def _records(example: TrainedExample, loaded: Any) -> list[dict[str, Any]]:
+def _records(data_path: Path, loaded: Any) -> list[dict[str, Any]]:
     import pandas as pd
 
     contract = loaded.contract
-    frame = pd.read_csv(example.data_path).head(12)
+    frame = pd.read_csv(data_path).head(12)
     rows = []
     for i, row in enumerate(frame[contract.request_columns].astype(object).to_dict("records")):
         plain = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
@@ -46,61 +45,29 @@ def _records(example: TrainedExample, loaded: Any) -> list[dict[str, Any]]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def example_clients(
-    trained: dict[str, TrainedExample], loaded_models: dict[str, Any]
-) -> Iterator[dict[str, Any]]:
+def assert_conformant(
+    loaded: Any, data_path: Path, model_uri: str, config: Any, tracking_uri: str, tmp_path: Path
+) -> None:
+    """Rows of the model's data and their mutations: identical outcomes on every surface."""
     from fastapi.testclient import TestClient
 
+    from mmp.pipelines.batch import BatchJob, run_batch
     from mmp.serving.app import create_app
     from mmp.serving.settings import ServeSettings
 
-    clients = {}
-    for name, example in trained.items():
-        settings = ServeSettings(model_uri=example.registered_uri, tracking_uri=example.tracking_uri)
-        client = TestClient(create_app(settings, loaded=loaded_models[name]), raise_server_exceptions=False)
-        clients[name] = client.__enter__()
-    yield clients
-    for client in clients.values():
-        client.__exit__(None, None, None)
-
-
-@pytest.fixture(scope="module")
-def loaded_models(trained: dict[str, TrainedExample]) -> dict[str, Any]:
-    from mmp.core.model_store import load_model
-
-    return {name: load_model(ex.registered_uri, ex.tracking_uri) for name, ex in trained.items()}
-
-
-@pytest.mark.parametrize("name", EXAMPLES)
-def test_example_recipe_is_conformant_on_every_surface(
-    name: str,
-    trained: dict[str, TrainedExample],
-    loaded_models: dict[str, Any],
-    example_clients: dict[str, Any],
-    session_store: tuple[str, Path],
-    tmp_path: Path,
-) -> None:
-    from mmp.pipelines.batch import BatchJob, run_batch
-    from mmp.recipe.loader import load_config
-
-    loaded = loaded_models[name]
     contract = loaded.contract
-    records = _records(trained[name], loaded)
+    records = _records(data_path, loaded)
     classes = contract.classes
     expected = surfaces.in_process(loaded, records)
     assert sum(o[0] == "ok" for o in expected) >= 12 and sum(o[0] == "refused" for o in expected) >= 12
 
-    client = example_clients[name]
-    surfaces.same(expected, surfaces.predict_one(client, records, classes), records, "/predict")
-    surfaces.same(expected, surfaces.predict_batch(client, records, classes), records, "/predict/batch")
-
-    config = load_config(session_store[1]).model
+    settings = ServeSettings(model_uri=model_uri, tracking_uri=tracking_uri)
+    with TestClient(create_app(settings, loaded=loaded), raise_server_exceptions=False) as client:
+        surfaces.same(expected, surfaces.predict_one(client, records, classes), records, "/predict")
+        surfaces.same(expected, surfaces.predict_batch(client, records, classes), records, "/predict/batch")
 
     def run(source: Path, output: Path, **options: Any) -> Any:
-        job = BatchJob(
-            model_uri=trained[name].registered_uri, data_path=str(source), output_path=str(output), **options
-        )
+        job = BatchJob(model_uri=model_uri, data_path=str(source), output_path=str(output), **options)
         return run_batch(job, config)
 
     key = contract.entity_columns[0]
@@ -116,10 +83,55 @@ def test_example_recipe_is_conformant_on_every_surface(
     csv_records = [r for r, _ in in_csv]
     source = tmp_path / "cases.csv"
     surfaces.write_csv(source, csv_records)
-    got = surfaces.batch_file(
-        run, source, csv_records, key, classes, probabilities=contract.task == "classification"
-    )
+    probabilities = contract.task == "classification"
+    got = surfaces.batch_file(run, source, csv_records, key, classes, probabilities=probabilities)
     surfaces.same([o for _, o in in_csv], got, csv_records, "batch-inference (CSV)")
 
     pyfunc, _ = surfaces.pyfunc_without_mmp(loaded.path, records, tmp_path)
     surfaces.same([(o[0], o[1], None) if o[0] == "ok" else o for o in expected], pyfunc, records, "pyfunc")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_recipe_is_conformant_on_every_surface(
+    name: str, trained: dict[str, TrainedExample], session_store: tuple[str, Path], tmp_path: Path
+) -> None:
+    from mmp.core.model_store import load_model
+    from mmp.recipe.loader import load_config
+
+    example = trained[name]
+    loaded = load_model(example.registered_uri, example.tracking_uri)
+    config = load_config(session_store[1]).model
+    assert_conformant(
+        loaded, example.data_path, example.registered_uri, config, example.tracking_uri, tmp_path
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["classification", "regression", "timeseries", "clustering"])
+def test_generated_project_recipe_is_conformant_on_every_surface(
+    task: str, tmp_path: Path, mlflow_store: tuple[str, Path]
+) -> None:
+    """The recipe `mmp init --task TASK` writes, trained on the sample data it ships with."""
+    import shutil
+
+    from mmp.core.model_store import load_model
+    from mmp.pipelines.train import train
+    from mmp.recipe.loader import load_config, load_recipe
+    from mmp.scaffold.examples import EXAMPLES as PROJECT_EXAMPLES
+    from mmp.scaffold.names import project_names
+    from mmp.scaffold.project import project_context
+    from mmp.scaffold.render import TEMPLATE_ROOT, render_template
+
+    example = PROJECT_EXAMPLES[task]
+    text = render_template(example.recipe_template, project_context(project_names("demo"), example, "0.1.0"))
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(text, encoding="utf-8")
+    data_path = tmp_path / example.data_file
+    shutil.copy(TEMPLATE_ROOT / example.data_path, data_path)
+    uri, config_path = mlflow_store
+    result = train(
+        load_recipe(recipe_path), load_config(config_path), str(data_path), register_as=f"gen_{task}"
+    )
+    model_uri = f"models:/gen_{task}/{result.registered_version}"
+    loaded = load_model(model_uri, uri)
+    assert_conformant(loaded, data_path, model_uri, load_config(config_path).model, uri, tmp_path)
