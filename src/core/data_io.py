@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 from mmp.core.yamlio import redact_url
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def read_sql(query: str, uri: str) -> pd.DataFrame:
         with engine.connect() as conn:
             return pd.read_sql_query(sa.text(query), conn)
     except sa.exc.SQLAlchemyError as exc:
-        message = redact_url(str(exc).splitlines()[0])
+        message = redact_url(first_line(exc))
         raise MmpError(f"SQL query failed: {message}", "check the query and the connection") from None
     finally:
         engine.dispose()

@@ -44,3 +44,15 @@ def import_optional(module: str, extra: str) -> ModuleType:
         if exc.name is not None and exc.name.split(".")[0] != top:
             raise  # the package is there but one of *its* dependencies is broken: a bug to see
         raise MissingExtraError(top, extra) from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message, or its type name when it has none.
+
+    Error handlers quote a foreign exception in one line; `str(exc).splitlines()[0]` would itself
+    raise (IndexError) on an exception with an empty message, hiding the real error.
+    """
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmp.core.contract import FeatureContract
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 from mmp.core.quiet import quiet_libraries
 from mmp.core.yamlio import redact_url
 
@@ -92,7 +92,7 @@ def version_of(uri: str) -> tuple[str | None, str | None]:
             mv = client.get_model_version_by_alias(alias["name"], alias["alias"])
         except mlflow.exceptions.MlflowException as exc:
             raise MmpError(
-                f"cannot resolve {uri}: {str(exc).splitlines()[0]}",
+                f"cannot resolve {uri}: {first_line(exc)}",
                 "check the registered model name and alias (mlflow models list)",
             ) from None
         return alias["name"], str(mv.version)
@@ -112,7 +112,7 @@ def _download(uri: str, dst: Path | None = None) -> Path:
             local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst) if dst else None)
     except Exception as exc:  # noqa: BLE001 - stores raise many types
         raise MmpError(
-            f"cannot load model {redact_url(uri)}: {str(exc).splitlines()[0]}",
+            f"cannot load model {redact_url(uri)}: {first_line(exc)}",
             "check the run id / model URI and the tracking URI (--config-path or MLFLOW_TRACKING_URI)",
         ) from None
     return Path(local)

@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 from mmp.core.quiet import quiet_libraries
 from mmp.core.yamlio import redact_url
 from mmp.recipe.config import MlflowSettings
@@ -32,7 +32,7 @@ def use_tracking(settings: MlflowSettings, experiment: str | None = None) -> str
             experiment_id = found.experiment_id
     except Exception as exc:  # noqa: BLE001 - every store raises its own types
         raise MmpError(
-            f"cannot open the MLflow store {redact_url(settings.tracking_uri)}: {str(exc).splitlines()[0]}",
+            f"cannot open the MLflow store {redact_url(settings.tracking_uri)}: {first_line(exc)}",
             "check mlflow.tracking_uri in the config",
         ) from None
     mlflow.set_experiment(experiment_id=experiment_id)

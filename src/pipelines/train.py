@@ -157,7 +157,7 @@ def _log(
             "format_version": 1,
             "mmp_version": __version__,
             "recipe_name": spec.name,
-            "task": spec.task,
+            "task": spec.task.value,
             "trained_at": trained_at,
             "metrics": metrics,
             "feature_contract": contract.model_dump(mode="json"),
@@ -165,7 +165,7 @@ def _log(
     }
     tags = {
         "mmp.recipe": spec.name,
-        "mmp.task": spec.task,
+        "mmp.task": spec.task.value,
         "mmp.version": __version__,
         "mmp.data.sha256": data_print["sha256"],
         # From the redacted tree: metadata filled from ${VARS} keeps the expression, not the value.
@@ -177,7 +177,7 @@ def _log(
     params = flatten(
         redact(
             {
-                "task": spec.task,
+                "task": spec.task.value,
                 "seed": spec.seed,
                 "model": spec.model.model_dump(mode="json"),
                 "split": {**spec.data.split.model_dump(mode="json"), "strategy": spec.split_strategy},

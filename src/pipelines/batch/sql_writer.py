@@ -15,7 +15,7 @@ import contextlib
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 from mmp.core.yamlio import redact_url
 from mmp.pipelines.batch.locations import SqlOutput
 from mmp.recipe.config import SqlSettings
@@ -180,5 +180,5 @@ class SqlWriter:
 
 
 def _error(exc: Exception) -> MmpError:
-    message = redact_url(str(exc).splitlines()[0])
+    message = redact_url(first_line(exc))
     return MmpError(f"writing the SQL output failed: {message}", "check the table name and the connection")
