@@ -12,6 +12,7 @@ from mmp.core.suggest import did_you_mean
 from mmp.core.tasks import Task
 from mmp.recipe.base import StrictModel
 from mmp.recipe.components import TRANSFORMERS, check_params, import_class
+from mmp.recipe.monitoring import Monitoring
 
 CalendarFeature = Literal[
     "year",
@@ -308,6 +309,9 @@ class Recipe(StrictModel):
         default_factory=Preprocessing, description="Steps applied inside the model pipeline."
     )
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Metrics to compute.")
+    monitoring: Monitoring = Field(
+        default_factory=Monitoring, description="Reference profile bins and `mmp monitor` alert rules."
+    )
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Free-form tags (owner, description...) logged to MLflow."
     )

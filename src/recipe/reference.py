@@ -74,7 +74,7 @@ def _nested(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _section(model: type[BaseModel]) -> list[str]:
-    doc = (model.__doc__ or "").strip().splitlines()[0]
+    doc = next(iter((model.__doc__ or "").strip().splitlines()), "")
     lines = [
         f"## {model.__name__}",
         "",
