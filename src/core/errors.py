@@ -23,6 +23,13 @@ class MmpError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name: safe on any exception
+    (some stores raise exceptions with an empty message)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 class MissingExtraError(MmpError):
     """An optional dependency is not installed; the hint is the command that adds its extra to
     this installation (a checkout, a local wheel or the package index: `mmp.core.installation`)."""
@@ -47,15 +54,3 @@ def import_optional(module: str, extra: str) -> ModuleType:
         if exc.name is not None and exc.name.split(".")[0] != top:
             raise  # the package is there but one of *its* dependencies is broken: a bug to see
         raise MissingExtraError(top, extra) from exc
-
-
-def first_line(exc: BaseException) -> str:
-    """The first non-blank line of an exception's message, or its type name when it has none.
-
-    Error handlers quote a foreign exception in one line; `str(exc).splitlines()[0]` would itself
-    raise (IndexError) on an exception with an empty message, hiding the real error.
-    """
-    for line in str(exc).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(exc).__name__
