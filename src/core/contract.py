@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mmp.core.tasks import Task
+
 if TYPE_CHECKING:
     from mmp.core.conformance import ColumnRule
 
@@ -86,7 +88,7 @@ class FeatureContract(BaseModel):
 
     format_version: int = CONTRACT_FORMAT
     name: str = Field(description="The recipe name.")
-    task: Literal["classification", "regression", "timeseries", "clustering"]
+    task: Task
     target_column: str | None
     classes: list[Any] | None = Field(default=None, description="Class labels, for classifiers.")
     columns: list[ColumnContract]

@@ -73,4 +73,5 @@ def test_examples_never_come_from_the_stored_training_value() -> None:
 
 def test_a_stored_training_value_is_never_shown_again() -> None:
     contract = FeatureContract.from_json(json.dumps(FORMAT_1))
-    assert "C0001" not in contract.to_json() and "example" not in contract.model_dump(mode="json")["columns"][0]
+    assert "C0001" not in contract.to_json()
+    assert "example" not in contract.model_dump(mode="json")["columns"][0]
