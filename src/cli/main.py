@@ -16,6 +16,7 @@ from mmp.cli import export as export_cmd
 from mmp.cli import generate as generate_cmd
 from mmp.cli import init as init_cmd
 from mmp.cli import serve as serve_cmd
+from mmp.cli import status as status_cmd
 from mmp.cli import train as train_cmd
 from mmp.cli import validate as validate_cmd
 
@@ -65,6 +66,7 @@ app.command("init")(init_cmd.init)
 app.command("export-model")(export_cmd.export_model)
 app.command("get-recipe")(generate_cmd.get_recipe)
 app.command("get-config")(generate_cmd.get_config)
+app.command("status")(status_cmd.status)
 
 
 def run(argv: list[str] | None = None) -> None:
