@@ -23,13 +23,23 @@ class MmpError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name: safe on any exception
+    (some stores raise exceptions with an empty message)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 class MissingExtraError(MmpError):
-    """An optional dependency is not installed; the hint names the extra that brings it."""
+    """An optional dependency is not installed; the hint is the command that adds its extra to
+    this installation (a checkout, a local wheel or the package index: `mmp.core.installation`)."""
 
     def __init__(self, module: str, extra: str) -> None:
+        from mmp.core.installation import installation
+
         super().__init__(
-            f"'{module}' is not installed",
-            f"pip install 'mmp-toolkit[{extra}]'",
+            f"'{module}' is not installed (it comes with mmp's '{extra}' extra)",
+            installation().install_extra(extra),
         )
         self.module = module
         self.extra = extra
