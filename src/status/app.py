@@ -66,6 +66,7 @@ def create_app(
     app = FastAPI(title="mmp status", lifespan=lifespan)
     app.state.collector = collector
     app.state.store = store
+    app.state.views = views
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> Any:

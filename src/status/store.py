@@ -116,6 +116,9 @@ class Store:
                 "the server is up",
             ) from None
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     def _insert_ignore(self, table: sa.Table, rows: list[dict[str, Any]]) -> int:
         """Insert, skipping rows whose unique key exists; returns how many were new."""
         if not rows:
@@ -126,8 +129,9 @@ class Store:
             if dialect in ("sqlite", "postgresql"):
                 module: Any = sqlite if dialect == "sqlite" else postgresql
                 for row in rows:
-                    stmt = module.insert(table).values(**row).on_conflict_do_nothing()
-                    inserted += max(0, conn.execute(stmt).rowcount or 0)
+                    # RETURNING, not rowcount: with PostgreSQL's implicit RETURNING rowcount is not reliable
+                    stmt = module.insert(table).values(**row).on_conflict_do_nothing().returning(table.c.id)
+                    inserted += len(conn.execute(stmt).fetchall())
                 return inserted
         for row in rows:  # other databases: one savepoint per row
             try:

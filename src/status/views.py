@@ -38,6 +38,9 @@ class Views:
     _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     _cached_tick: float | None = None
 
+    def clear(self) -> None:
+        self._cache.clear()
+
     def cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         tick = self.store.last_tick()
         if tick != self._cached_tick or len(self._cache) > 256:

@@ -158,5 +158,15 @@ def test_replicas_on_one_database_count_once_and_alert_once(
     targets["slow"].override = (500, b"", "text/plain")
     run_ticks(replicas, [T0 + 2, T0 + 3, T0 + 4])
     fast = _by_name(Views(config, store).current(T0 + 4))["fast"]
+    for each in [store, *(r.store for r in replicas)]:
+        each.close()
     assert fast["requests"] == 100  # not 200
     assert len([m for m in webhook.received if "is down" in m["text"]]) == 1
+
+
+@pytest.mark.slow
+def test_replicas_on_postgresql_count_once_and_alert_once(
+    targets: dict[str, FakeTarget], webhook: WebhookReceiver, postgres_url: str
+) -> None:
+    """The same as above on a real PostgreSQL server: INSERT ... ON CONFLICT DO NOTHING keys."""
+    test_replicas_on_one_database_count_once_and_alert_once(targets, webhook, postgres_url)

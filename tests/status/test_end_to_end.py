@@ -46,14 +46,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+LOGS: list[Path] = []
+
+
 @contextmanager
 def _process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mmp.cli.main", *args],
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"mmp-status-e2e-{os.getpid()}-{len(LOGS)}.log"
+    LOGS.append(log)
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mmp.cli.main", *args],
+            env={**os.environ, **(env or {})},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield process
     finally:
@@ -80,7 +86,8 @@ def _wait(condition: Callable[[], Any], what: str, timeout_s: float = 90.0) -> A
         if result:
             return result
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    tails = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in LOGS if p.exists())
+    raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
 def _ready(port: int) -> bool:
@@ -181,7 +188,7 @@ alerts:
             _process(["status", "-c", str(status_yaml), "--port", str(port_status)], status_env)
         )
         started = time.monotonic()
-        _wait(lambda: _ready(port_a) and _ready(port_b), "both model servers")
+        _wait(lambda: _ready(port_a) and _ready(port_b), "both model servers", timeout_s=240)
         print(f"servers ready in {time.monotonic() - started:.1f}s")
         _wait(lambda: httpx.get(f"{api}/api/health", timeout=2).json()["status"] == "success", "status")
 
