@@ -88,9 +88,9 @@ class Collector:
                     "slot": slot,
                     "ts": tick,
                     "up": True,
-                    "error": None,
                     "model_name": snap.model_name,
-                    "model_version": snap.version,
+                    "model_version": snap.version or self.last_version.get(name),
+                    "error": None if snap.version else "the model is loading",
                     "reload_failures": snap.reload_failures,
                     "memory_used": snap.memory_used,
                     "memory_limit": snap.memory_limit,
@@ -98,7 +98,8 @@ class Collector:
             )
             observations[name] = _observe(previous, snap, intervals)
             self.previous[name] = snap
-            self.last_version[name] = snap.version
+            if snap.version:
+                self.last_version[name] = snap.version
         await asyncio.to_thread(self.store.record, scrape_rows, sample_rows)
         self.last_tick = tick
         await self._alerts(slot, tick, observations)

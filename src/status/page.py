@@ -104,11 +104,7 @@ def render(
         state = tile["state"]
         version = tile["model_version"] or "–"
         reloaded = tile["reloaded_at"] or "–"
-        problem = (
-            f'<div class="info">{html.escape(tile["error"])}</div>'
-            if not tile["up"] and tile["error"]
-            else ""
-        )
+        problem = f'<div class="info">{html.escape(tile["error"])}</div>' if tile["error"] else ""
         rate = "–" if tile["error_rate"] is None else f"{100 * tile['error_rate']:.1f}%"
         body.append(
             f'<section class="tile {state}" id="{html.escape(name)}" data-state="{state}">'

@@ -58,11 +58,11 @@ def parse_metrics(text: str, at: float | None = None) -> Snapshot:
 
     snapshot = Snapshot(at=time.time() if at is None else at)
     served: dict[tuple[str, str], int] = {}
-    seen_info = False
+    seen_mmp = False
     try:
         for family in text_string_to_metric_families(text):
+            seen_mmp = seen_mmp or family.name.startswith("mmp_")
             if family.name == MODEL_INFO:
-                seen_info = True
                 for sample in family.samples:
                     if sample.value == 1:
                         key = (sample.labels.get("name", ""), _version(sample.labels))
@@ -81,9 +81,9 @@ def parse_metrics(text: str, at: float | None = None) -> Snapshot:
                 snapshot.memory_limit = family.samples[0].value  # 0: the server has no limit to report
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise ScrapeError(f"malformed metrics text: {_first_line(exc)}") from None
-    if not seen_info:
-        raise ScrapeError(f"not an mmp model server: /metrics has no {MODEL_INFO}")
-    if served:  # during a reload workers may disagree: the version most of them serve
+    if not seen_mmp:
+        raise ScrapeError("not an mmp model server: /metrics has no mmp_ metrics")
+    if served:  # none while the model loads; during a reload, the version most workers serve
         (snapshot.model_name, snapshot.version), _ = max(served.items(), key=lambda kv: (kv[1], kv[0]))
     for series in snapshot.series.values():
         series.edges = tuple(sorted(series.buckets))

@@ -53,7 +53,7 @@ def test_server_text_parses_with_exact_edges_at_the_targets() -> None:
     [
         ("<html><body>hello</body></html>", "malformed metrics text"),
         ('mmp_model_info{name="x" 1\n', "malformed metrics text"),
-        ("# TYPE up gauge\nup 1\n", "not an mmp model server"),
+        ("# TYPE up gauge\nup 1\n", "not an mmp model server: /metrics has no mmp_ metrics"),
     ],
 )
 def test_text_that_is_not_mmp_metrics_is_a_clear_scrape_error(text: str, reason: str) -> None:
@@ -170,3 +170,14 @@ def test_replicas_on_postgresql_count_once_and_alert_once(
 ) -> None:
     """The same as above on a real PostgreSQL server: INSERT ... ON CONFLICT DO NOTHING keys."""
     test_replicas_on_one_database_count_once_and_alert_once(targets, webhook, postgres_url)
+
+
+def test_a_server_still_loading_its_model_is_up_without_a_version() -> None:
+    loading = FakeTarget("churn")
+    try:
+        loading.metrics.model_info.clear()
+        loading.metrics.model_events.labels("load_failed", "").inc(0)
+        snap = parse_metrics(loading.answer()[1].decode())
+    finally:
+        loading.close()
+    assert snap.version == "" and snap.model_name == ""
