@@ -158,6 +158,95 @@ def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
     return LoadedModel(pipeline, contract, identity, example, path)
 
 
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model is, read from its MLmodel metadata alone: no pipeline, no scikit-learn.
+
+    Serving declares its request schema from the card before the (possibly large) pipeline is
+    downloaded and unpickled."""
+
+    contract: FeatureContract
+    identity: ModelIdentity
+    input_example: pd.DataFrame | None
+
+
+def read_card(uri: str, tracking_uri: str | None = None) -> ModelCard:
+    """The contract and identity of a model, downloading only its MLmodel file and input example."""
+    import mlflow
+    from mlflow.models import Model
+
+    quiet_libraries()
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    registered_name, version = version_of(uri)
+    pinned = f"models:/{registered_name}/{version}" if registered_name else uri
+    base = pinned if Path(pinned).is_dir() else _storage_uri(pinned)
+    folder = Path(base) if Path(base).is_dir() else _download(f"{base.rstrip('/')}/MLmodel").parent
+    try:
+        mlmodel = Model.load(str(folder / "MLmodel"))
+    except Exception as exc:  # noqa: BLE001
+        raise MmpError(f"{uri} is not an MLflow model: {exc}") from None
+    meta = _mmp_metadata(mlmodel, uri)
+    contract = FeatureContract.model_validate(meta["feature_contract"])
+    example = None
+    example_file = (mlmodel.saved_input_example_info or {}).get("artifact_path")
+    try:
+        if example_file and not (folder / example_file).is_file():
+            _download(f"{base.rstrip('/')}/{example_file}", folder)
+        example = mlmodel.load_input_example(str(folder))
+    except Exception:  # noqa: BLE001 - an example is a nicety, never a reason to fail
+        example = None
+    return ModelCard(
+        contract, _identity(mlmodel, meta, contract, uri, pinned, registered_name, version), example
+    )
+
+
+def _storage_uri(uri: str) -> str:
+    """Where a `models:/` URI's files are (a logged-model id too), so single files can be fetched."""
+    if not uri.startswith("models:/"):
+        return uri
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+    try:
+        return str(ModelsArtifactRepository.get_underlying_uri(uri))
+    except Exception as exc:  # noqa: BLE001 - stores raise many types
+        raise MmpError(
+            f"cannot load model {redact_url(uri)}: {(str(exc).strip().splitlines() or [''])[0]}",
+            "check the run id / model URI and the tracking URI (--config-path or MLFLOW_TRACKING_URI)",
+        ) from None
+
+
+def _mmp_metadata(mlmodel: Any, uri: str) -> dict[str, Any]:
+    meta = (mlmodel.metadata or {}).get(METADATA_KEY)
+    if not meta or "feature_contract" not in meta:
+        raise MmpError(
+            f"{uri} was not trained by mmp (its MLmodel has no feature contract)",
+            "train it with mmp train, or serve it with mlflow models serve",
+        )
+    return dict(meta)
+
+
+def _identity(
+    mlmodel: Any,
+    meta: dict[str, Any],
+    contract: FeatureContract,
+    uri: str,
+    pinned: str,
+    registered_name: str | None,
+    version: str | None,
+) -> ModelIdentity:
+    return ModelIdentity(
+        name=registered_name or meta.get("recipe_name", contract.name),
+        version=version,
+        run_id=mlmodel.run_id,
+        model_uri=uri,
+        resolved_uri=pinned,
+        task=contract.task,
+        trained_at=meta.get("trained_at"),
+        metrics=dict(meta.get("metrics", {})),
+    )
+
+
 def export_model(uri: str, output: str | Path, tracking_uri: str | None = None, force: bool = False) -> Path:
     """Copy a model to a self-contained local folder, atomically (a temp folder renamed at the end)."""
     import mlflow

@@ -1,8 +1,11 @@
-"""The model being served: first load, warm-up, and hot reload of a registry alias.
+"""The model being served: its card, first load, warm-up, and hot reload of a registry alias.
 
-`current` is replaced by one assignment, never mutated, so a request that picked up a model keeps
-it to the end while new requests see the new one. A version that fails to load, fails its warm-up
-or changes the request schema is logged and skipped; the old version keeps serving.
+`read_card` resolves the URI once and reads the model's metadata (contract, identity), so the app
+can declare its typed routes before the pipeline is there; `load_initial` then loads exactly that
+version in the background. `current` is replaced by one assignment, never mutated, so a request
+that picked up a model keeps it to the end while new requests see the new one. A version that
+fails to load, fails its warm-up or changes the request schema is logged and skipped; the old
+version keeps serving.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from mmp.core.errors import MmpError
-from mmp.core.model_store import LoadedModel, load_model, version_of
+from mmp.core.model_store import LoadedModel, ModelCard, load_model, read_card, version_of
 from mmp.core.yamlio import redact_url
 from mmp.serving.metrics import ServingMetrics
 from mmp.serving.scorer import ServedModel, serve_model, warm_up
@@ -48,6 +51,8 @@ class ModelHolder:
         self.settings = settings
         self.metrics = metrics
         self.current: ServedModel | None = None
+        self.card: ModelCard | None = None
+        self.signature: tuple[object, ...] | None = None  # the declared request schema's
         self.state: State = "loading"
         self.error: str | None = None
         self._failed: dict[str, tuple[int, float]] = {}  # version -> (failures, retry after)
@@ -75,6 +80,11 @@ class ModelHolder:
             )
         return name, str(found[0].version)
 
+    def _pinned(self, card: ModelCard) -> LoadedModel:
+        """Load the exact model a card describes (not whatever its alias points at by now)."""
+        loaded = load_model(card.identity.resolved_uri, self.settings.tracking_uri)
+        return dataclasses.replace(loaded, identity=card.identity)
+
     def _load(self, name: str | None, version: str | None) -> LoadedModel:
         """Load a pinned version, keeping the URI the user asked for (an alias or `latest`) as its name."""
         if name is None or version is None:
@@ -93,9 +103,26 @@ class ModelHolder:
             mlflow.set_registry_uri(self.settings.registry_uri)
 
     def _prepare(self, loaded: LoadedModel) -> ServedModel:
-        served = serve_model(loaded, self.settings.max_batch_records)
+        served = serve_model(loaded)
         warm_up(served)
         return served
+
+    def read_card(self) -> ModelCard:
+        """Resolve the URI (an alias or `latest` is pinned to its version now) and read the model's
+        card; the background load then loads exactly this version."""
+        try:
+            if self.settings.tracking_uri or self.settings.registry_uri:
+                self._use_tracking()
+            name, version = self._resolve() if _LATEST.match(self.settings.model_uri) else (None, None)
+            uri = f"models:/{name}/{version}" if name and version else self.settings.model_uri
+            card = read_card(uri, self.settings.tracking_uri)
+        except BaseException as exc:
+            self.state, self.error = "failed", describe_error(exc)
+            raise
+        self.card = dataclasses.replace(
+            card, identity=dataclasses.replace(card.identity, model_uri=self.settings.model_uri)
+        )
+        return self.card
 
     def adopt(self, loaded: LoadedModel) -> ServedModel:
         """Serve an already loaded model (warmed here)."""
@@ -104,13 +131,12 @@ class ModelHolder:
         return served
 
     def load_initial(self) -> ServedModel:
-        """Load, warm and publish the model; on failure record the error and re-raise it."""
+        """Load, warm and publish the version the card names; on failure record the error and
+        re-raise it."""
         started = time.perf_counter()
         try:
-            if self.settings.tracking_uri or self.settings.registry_uri:
-                self._use_tracking()
-            pinned = self._resolve() if _LATEST.match(self.settings.model_uri) else (None, None)
-            served = self._prepare(self._load(*pinned))
+            card = self.card if self.card is not None else self.read_card()
+            served = self._prepare(self._pinned(card))
         except BaseException as exc:
             self.state, self.error = "failed", describe_error(exc)
             self.metrics.model_events.labels("load_failed", "").inc()
@@ -128,6 +154,8 @@ class ModelHolder:
         return served
 
     def _swap(self, served: ServedModel, event: str) -> None:
+        if self.signature is None:  # a holder used without an app: the first model sets the schema
+            self.signature = signature_of(served, self.settings)
         old = self.current
         self.current = served
         self.state, self.error = "ready", None
@@ -156,7 +184,7 @@ class ModelHolder:
             return "skipped"
         try:
             served = self._prepare(self._load(name, version))
-            if served.schemas.signature != current.schemas.signature:
+            if self.signature is not None and signature_of(served, self.settings) != self.signature:
                 raise MmpError(
                     "its request schema differs from the one being served",
                     "restart mmp serve-api to serve a model with different columns, types or classes",
@@ -191,6 +219,13 @@ class ModelHolder:
         while True:
             await asyncio.sleep(self.settings.reload_interval_s)
             await in_daemon_thread(self.check_for_update)
+
+
+def signature_of(served: ServedModel, settings: ServeSettings) -> tuple[object, ...]:
+    """The request schema a model's contract makes (to compare it with the declared one)."""
+    from mmp.serving.schema import build_schemas
+
+    return build_schemas(served.loaded.contract, None, settings.max_batch_records).signature
 
 
 async def in_daemon_thread(fn: Callable[[], T]) -> T:
