@@ -54,7 +54,7 @@ def create_app(
     from mmp import __version__
     from mmp.serving.routes import model_router, operations_router
 
-    holder = ModelHolder(settings, ServingMetrics())
+    holder = ModelHolder(settings, ServingMetrics(settings.latency_buckets_s))
     card = _card(loaded) if loaded is not None else holder.read_card()
     schemas = build_schemas(card.contract, card.input_example, settings.max_batch_records)
     holder.signature = schemas.signature

@@ -45,17 +45,19 @@ class Service:
         self.shared = SharedStats(self.stats, Path(state) / "stats") if state else None
         self.keys = ApiKeys(settings.keys(), settings.docs_public)
         self.classifier = card.contract.task == "classification"
+        # The served model's name: a reload keeps it (an alias belongs to one registered model).
+        self.model_name = card.identity.name
         self.batcher: MicroBatcher | None = None
         self.score = timed(score_rows, self._observe)
         self.score_batch = timed(score_isolating, self._observe)
 
     def _observe(self, model: ServedModel, kind: str, rows: int, seconds: float) -> None:
-        self.metrics.inference.labels(model.label, kind).observe(seconds)
+        self.metrics.inference.labels(model.loaded.identity.name, model.label, kind).observe(seconds)
         self.metrics.batch_size.labels(kind).observe(rows)
 
     def record(self, route: str, method: str, status: int, version: str, seconds: float) -> None:
         """One finished request (called by the middleware for every route)."""
-        self.metrics.requests.labels(route, method, str(status), version).observe(seconds)
+        self.metrics.requests.labels(route, method, str(status), self.model_name, version).observe(seconds)
         self.stats.record(route, status, seconds)
 
     def stats_snapshot(self) -> dict[str, Any]:
