@@ -6,11 +6,10 @@ folder that really holds a model, settings that validate. Everything else is che
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from mmp.core.model_store import resolve_uri
+from mmp.core.model_ref import ModelRef
 from mmp.recipe.loader import load_config
 from mmp.serving.settings import ServeSettings
 
@@ -19,17 +18,15 @@ def settings_from_options(
     run_id: str | None, model_uri: str | None, config_path: Path | None, **options: Any
 ) -> ServeSettings:
     """The given options, then `MMP_*` variables, then the config's `serving` block (see
-    `ServeSettings`). The tracking URI is the config's when a config is given, else
-    MLFLOW_TRACKING_URI, else the local default."""
-    uri = resolve_uri(run_id, model_uri)
+    `ServeSettings`). The MLflow store follows the one tracking rule (`MlflowSettings.store`): the
+    config's tracking_uri, else MLFLOW_TRACKING_URI, else the local default."""
+    uri = ModelRef.from_options(run_id, model_uri).uri
     config = load_config(config_path).model
-    tracking = config.mlflow.tracking_uri
-    if config_path is None and os.environ.get("MLFLOW_TRACKING_URI"):
-        tracking = os.environ["MLFLOW_TRACKING_URI"]
+    store = config.mlflow.store()
     return ServeSettings.from_sources(
         config.serving,
         model_uri=uri,
-        tracking_uri=tracking,
-        registry_uri=config.mlflow.registry_uri,
+        tracking_uri=store.tracking_uri,
+        registry_uri=store.registry_uri,
         **options,
     )
