@@ -92,6 +92,7 @@ def _uvicorn_config(app: Any, settings: ServeSettings, **extra: Any) -> Any:
         host=settings.host,
         port=settings.port,
         log_config=log_config(settings.log_level),
+        log_level=settings.log_level,
         access_log=settings.access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         lifespan="on",
