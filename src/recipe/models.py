@@ -11,6 +11,7 @@ from mmp.core.suggest import did_you_mean
 from mmp.recipe.base import StrictModel
 from mmp.recipe.components import TRANSFORMERS, check_params, import_class
 from mmp.recipe.metrics import DEFAULT_METRICS, METRICS_BY_TASK, Task, canonical_metric
+from mmp.recipe.promotion import PromotionPolicy
 
 CalendarFeature = Literal[
     "year",
@@ -308,6 +309,10 @@ class Recipe(StrictModel):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Free-form tags (owner, description...) logged to MLflow."
     )
+    promotion: PromotionPolicy = Field(
+        default_factory=PromotionPolicy,
+        description="When mmp promote / mmp retrain may move a registry alias to a new version.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -350,6 +355,15 @@ class Recipe(StrictModel):
                 raise ValueError(
                     f"model.tuning.metric: '{tuning.metric}' does not fit a {self.task} task"
                     f"{did_you_mean(tuning.metric, allowed)}; choose from {', '.join(allowed)}"
+                )
+        promotion = self.promotion
+        for where, name in [
+            ("promotion.metric", promotion.metric),
+            *(("promotion.guardrails", g.metric) for g in promotion.guardrails),
+        ]:
+            if name is not None and name not in allowed:
+                raise ValueError(
+                    f"{where}: '{name}' does not fit a {self.task} task; choose from {', '.join(allowed)}"
                 )
         for name in self.evaluation.metrics or []:
             if canonical_metric(name) not in allowed:
