@@ -84,6 +84,7 @@ class SqlMirror:
             self.metadata.create_all(self.engine, checkfirst=True)
             connection = self.engine.connect()
         except Exception as exc:  # noqa: BLE001 - every driver raises its own types
+            self.engine.dispose()
             raise MmpError(
                 f"cannot write the deployments table in {redact_url(self.url)}: {str(exc).splitlines()[0]}",
                 f"check {URL_ENV}, or unset it to keep the ledger in MLflow only",
@@ -131,11 +132,15 @@ class SqlMirror:
             ) from None
         finally:
             connection.close()
+            self.engine.dispose()  # one write per command: hold no pooled connection afterwards
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row, oldest first (for tests and dashboards' sanity checks)."""
         import sqlalchemy as sa
 
-        with self.engine.connect() as connection:
-            result = connection.execute(sa.select(self.table).order_by(self.table.c.id))
-            return [dict(row._mapping) for row in result]
+        try:
+            with self.engine.connect() as connection:
+                result = connection.execute(sa.select(self.table).order_by(self.table.c.id))
+                return [dict(row._mapping) for row in result]
+        finally:
+            self.engine.dispose()
