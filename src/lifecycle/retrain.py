@@ -108,3 +108,20 @@ def _test_split(recipe: Recipe, config: Config, data_path: str | None, folder: P
     path = folder / "test_split.parquet"
     test.to_parquet(path, index=False)
     return str(path)
+
+
+def retrain_paths(
+    recipe_path: str | Path,
+    config_path: str | Path | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> RetrainResult:
+    """`retrain` from file paths, for schedulers calling Python (e.g. the generated Prefect flow).
+
+    `options` are `RetrainRequest` fields: data_path, eval_data, register_as, alias, actor, ...
+    """
+    from mmp.recipe.loader import load_config, load_recipe
+
+    recipe = load_recipe(Path(recipe_path))
+    config = load_config(Path(config_path) if config_path else None)
+    return retrain(RetrainRequest(**options), recipe, config, progress)
