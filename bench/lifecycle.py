@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from batch_inference import FEATURES, make_rows, measured, mmp_exe, train  # noqa: E402
+from batch_inference import FEATURES, make_rows, measured, mmp_exe, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,24 +54,45 @@ def evaluate_vs_batch(work: Path, rows: int, big_rows: int, rounds: int) -> None
     rates: dict[str, list[float]] = {"batch": [], "evaluate": []}
     peaks: dict[str, int] = {}
     for _ in range(rounds):
-        done, _, _ = measured([mmp_exe(), "batch-inference", "--run-id", run_id, "-c", str(config), "-d", str(data),
-                               "-o", str(out), "--force", "--json"], work)  # fmt: skip
+        done, _, _ = measured(
+            [
+                mmp_exe(),
+                "batch-inference",
+                "--run-id",
+                run_id,
+                "-c",
+                str(config),
+                "-d",
+                str(data),
+                "-o",
+                str(out),
+                "--force",
+                "--json",
+            ],
+            work,
+        )
         rates["batch"].append(json.loads(done.stdout)["rows_per_s"])
-        done, _, peak = measured([mmp_exe(), "evaluate", "--run-id", run_id, "-c", str(config), "-d", str(data),
-                                  "--json"], work)  # fmt: skip
+        done, _, peak = measured(
+            [mmp_exe(), "evaluate", "--run-id", run_id, "-c", str(config), "-d", str(data), "--json"], work
+        )
         rates["evaluate"].append(json.loads(done.stdout)["rows_per_s"])
         peaks["1M"] = max(peaks.get("1M", 0), peak)
-    _, _, peaks["big"] = measured([mmp_exe(), "evaluate", "--run-id", run_id, "-c", str(config), "-d", str(big),
-                                   "--json"], work)  # fmt: skip
+    _, _, peaks["big"] = measured(
+        [mmp_exe(), "evaluate", "--run-id", run_id, "-c", str(config), "-d", str(big), "--json"], work
+    )
     best = {k: max(v) for k, v in rates.items()}
     median = {k: statistics.median(v) for k, v in rates.items()}
     print(f"rows: {rows:,} x {len(FEATURES)} features (RandomForest, 300 trees)")
     print(f"batch-inference rows/s: best {best['batch']:,.0f}  median {median['batch']:,.0f}")
     print(f"evaluate        rows/s: best {best['evaluate']:,.0f}  median {median['evaluate']:,.0f}")
-    print(f"evaluate / batch-inference: {best['evaluate'] / best['batch']:.2f}x best, "
-          f"{median['evaluate'] / median['batch']:.2f}x median (target >= 0.8x)")  # fmt: skip
-    print(f"evaluate peak RSS: {peaks['1M'] / 2**20:,.0f} MB at {rows:,} rows, {peaks['big'] / 2**20:,.0f} MB at "
-          f"{big_rows:,} rows ({peaks['big'] / peaks['1M']:.2f}x)")  # fmt: skip
+    print(
+        f"evaluate / batch-inference: {best['evaluate'] / best['batch']:.2f}x best, "
+        f"{median['evaluate'] / median['batch']:.2f}x median (target >= 0.8x)"
+    )
+    print(
+        f"evaluate peak RSS: {peaks['1M'] / 2**20:,.0f} MB at {rows:,} rows, "
+        f"{peaks['big'] / 2**20:,.0f} MB at {big_rows:,} rows ({peaks['big'] / peaks['1M']:.2f}x)"
+    )
 
 
 def promote_vs_predict(work: Path, rounds: int) -> None:
@@ -112,14 +133,22 @@ def promote_vs_predict(work: Path, rounds: int) -> None:
         client.set_registered_model_alias("bc", "champion", "1")
         started = time.perf_counter()
         with contextlib.redirect_stderr(io.StringIO()):
-            promote(PromoteRequest("bc", "2", data_path=str(data), force=True, reason="bench"), config.model,
-                    policy)  # fmt: skip
-            promote(PromoteRequest("bc", "1", data_path=str(data), force=True, reason="bench"), config.model,
-                    policy)  # fmt: skip
+            promote(
+                PromoteRequest("bc", "2", data_path=str(data), force=True, reason="bench"),
+                config.model,
+                policy,
+            )
+            promote(
+                PromoteRequest("bc", "1", data_path=str(data), force=True, reason="bench"),
+                config.model,
+                policy,
+            )
         promote_times.append((time.perf_counter() - started) / 2)
     plain, promoted = statistics.median(plain_times), statistics.median(promote_times)
-    print(f"promote (breast cancer, {len(pd.read_csv(data))} rows): {promoted:.2f}s median; two loads + two "
-          f"predicts + alias read/set: {plain:.2f}s; ratio {promoted / plain:.2f}x (target < 2x)")  # fmt: skip
+    print(
+        f"promote (breast cancer, {len(pd.read_csv(data))} rows): {promoted:.2f}s median; two loads + two "
+        f"predicts + alias read/set: {plain:.2f}s; ratio {promoted / plain:.2f}x (target < 2x)"
+    )
 
 
 def main() -> None:

@@ -93,7 +93,12 @@ def init(
     if task is None:
         summaries = {key: example.summary for key, example in EXAMPLES.items()}
         task = Task(choose("Task", summaries, "classification") if prompt else "classification")
-    created = create_project(name, task.value, directory, force=force)
+
+    def building(source: Path) -> None:
+        if not json_output:
+            typer.echo(f"Building mmp's wheel from {source} for the project's wheels/ (once per change)...")
+
+    created = create_project(name, task.value, directory, force=force, on_wheel_build=building)
     if json_output:
         from mmp.cli.console import print_json
 
@@ -101,10 +106,10 @@ def init(
         return
     example, package = created.example, created.names.package
     typer.secho(f"✓ Created {created.path} ({len(created.files)} files, {task.value} example)", fg="green")
-    if created.wheel_hint:
+    if created.wheel:
         typer.echo(
-            "\nThis mmp was not installed from the package index: put its wheel in wheels/ first,\n"
-            f"  {created.wheel_hint}"
+            f"  {created.wheel}: mmp-toolkit is not on a package index, so `uv sync` and\n"
+            "  `docker build` install it from wheels/ (see wheels/README.md)."
         )
     typer.echo(
         "\nNext:\n"

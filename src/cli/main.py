@@ -16,6 +16,7 @@ from mmp.cli import export as export_cmd
 from mmp.cli import generate as generate_cmd
 from mmp.cli import init as init_cmd
 from mmp.cli import lifecycle as lifecycle_cmd
+from mmp.cli import monitor as monitor_cmd
 from mmp.cli import serve as serve_cmd
 from mmp.cli import train as train_cmd
 from mmp.cli import validate as validate_cmd
@@ -28,7 +29,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain Click help: it wraps to any width (80 columns, a pipe) without cutting option names,
+    # shows boolean flags as flags, and keeps the generated docs/cli-reference.md plain Markdown.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
 _state = {"debug": bool(os.environ.get("MMP_DEBUG"))}
@@ -71,6 +75,7 @@ app.command("promote")(lifecycle_cmd.promote)
 app.command("rollback")(lifecycle_cmd.rollback)
 app.command("history")(lifecycle_cmd.history)
 app.command("retrain")(lifecycle_cmd.retrain)
+app.command("monitor")(monitor_cmd.monitor)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -24,12 +24,15 @@ class MmpError(Exception):
 
 
 class MissingExtraError(MmpError):
-    """An optional dependency is not installed; the hint names the extra that brings it."""
+    """An optional dependency is not installed; the hint is the command that adds its extra to
+    this installation (a checkout, a local wheel or the package index: `mmp.core.installation`)."""
 
     def __init__(self, module: str, extra: str) -> None:
+        from mmp.core.installation import installation
+
         super().__init__(
-            f"'{module}' is not installed",
-            f"pip install 'mmp-toolkit[{extra}]'",
+            f"'{module}' is not installed (it comes with mmp's '{extra}' extra)",
+            installation().install_extra(extra),
         )
         self.module = module
         self.extra = extra

@@ -19,6 +19,7 @@ import yaml
 from mmp.core.contract import CONTRACT_FILE
 from mmp.core.progress import NullProgress, Progress
 from mmp.core.yamlio import redact, redact_url
+from mmp.monitoring.profile import PROFILE_FILE, training_profile
 from mmp.pipelines.build import build_pipeline
 from mmp.pipelines.contract_builder import build_contract
 from mmp.pipelines.evaluate import evaluate
@@ -152,6 +153,11 @@ def _log(
         signature = infer_signature(example, pipeline.predict(example))
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
     data_print = fingerprint(prepared.frame)
+    # --- monitoring: the reference profile `mmp monitor` compares served data with (mmp.monitoring)
+    profile = training_profile(
+        contract, spec.monitoring, prepared.splits.train, prepared.splits.validation, pipeline
+    )
+    # ---
     model_metadata = {
         METADATA_KEY: {
             "format_version": 1,
@@ -161,6 +167,7 @@ def _log(
             "trained_at": trained_at,
             "metrics": metrics,
             "feature_contract": contract.model_dump(mode="json"),
+            "reference_profile": profile.model_dump(mode="json"),
         }
     }
     tags = {
@@ -203,6 +210,7 @@ def _log(
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / CONTRACT_FILE).write_text(contract.to_json(), encoding="utf-8")
+            (folder / PROFILE_FILE).write_text(profile.to_json(), encoding="utf-8")
             (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe.redacted, sort_keys=False), "utf-8")
             (folder / "config.yaml").write_text(yaml.safe_dump(config.redacted, sort_keys=False), "utf-8")
             (folder / "data_fingerprint.json").write_text(

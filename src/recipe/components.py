@@ -52,8 +52,11 @@ def import_class(class_path: str) -> type:
         top = module_name.split(".")[0]
         extra = EXTRA_FOR_PACKAGE.get(top)
         if extra and exc.name and exc.name.split(".")[0] == top:
+            from mmp.core.installation import installation
+
             raise ValueError(
-                f"cannot import '{class_path}': {top} is not installed (pip install 'mmp-toolkit[{extra}]')"
+                f"cannot import '{class_path}': {top} is not installed "
+                f"(fix: {installation().install_extra(extra)})"
             ) from None
         raise ValueError(f"cannot import module '{module_name}': {exc}") from None
     cls = getattr(module, class_name, None)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from mmp.core.errors import MmpError
+from mmp.core.latency import DEFAULT_LATENCY_BUCKETS_S, check_buckets
 from mmp.recipe.base import StrictModel
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
@@ -62,6 +63,59 @@ class SqlSettings(StrictModel):
         return value
 
 
+class PredictionLogSettings(StrictModel):
+    """The server's prediction log (`mmp monitor` reads it): off by default."""
+
+    enabled: bool = Field(default=False, description="Log every scored record (or a sample).")
+    kind: Literal["parquet", "sql"] = Field(
+        default="parquet", description="Parquet files under `path`, or rows of a SQL table."
+    )
+    path: str = Field(
+        default="logs/predictions",
+        description="Log folder for kind=parquet: local, or a URI pyarrow/fsspec knows (s3://...). "
+        "Partitioned by date and model version; each worker writes its own files.",
+    )
+    labels_path: str | None = Field(
+        default=None,
+        description="Where `POST /labels` appends labels (Parquet). Default: a `labels` folder beside "
+        "`path` (kind=parquet), or the table `labels_table` (kind=sql).",
+    )
+    table: str = Field(default="prediction_logs", description="Table for kind=sql (table or schema.table).")
+    labels_table: str = Field(default="prediction_labels", description="Labels table for kind=sql.")
+    uri_env: str = Field(
+        default="MMP_DATABASE_URL",
+        description="Environment variable holding the SQLAlchemy URI for kind=sql.",
+    )
+    sample_rate: float = Field(default=1.0, gt=0, le=1, description="Share of requests logged.")
+    flush_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest time a record waits in memory: after kill -9, at most this much is lost.",
+    )
+    flush_rows: int = Field(default=10_000, gt=0, description="Flush early once this many records wait.")
+    queue_records: int = Field(
+        default=100_000,
+        gt=0,
+        description="Most records waiting to be written; beyond, records are dropped and counted in "
+        "/metrics (mmp_prediction_log_dropped_total), never delaying a request.",
+    )
+
+    @field_validator("uri_env")
+    @classmethod
+    def _a_variable(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError("uri_env names an environment variable, not the URI itself")
+        return value
+
+    def labels_location(self) -> str:
+        """The labels log folder: `labels_path`, else `labels` beside the prediction log folder."""
+        if self.labels_path:
+            return self.labels_path
+        base = self.path.rstrip("/")
+        parent = base.rsplit("/", 1)[0] if "/" in base else "."
+        return f"{parent}/labels"
+
+
 class ServingSettings(StrictModel):
     """Defaults for `mmp serve-api`; command-line options override them."""
 
@@ -92,6 +146,21 @@ class ServingSettings(StrictModel):
         description="Longest wait for more records before a grouped call, only while requests keep "
         "arriving (a lone request never waits).",
     )
+    latency_buckets_s: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_LATENCY_BUCKETS_S),
+        min_length=1,
+        description="Edges of the request-latency histogram in /metrics, seconds, increasing. Put "
+        "your latency targets on edges (the defaults include 0.1 and 0.2) so SLO ratios are exact.",
+    )
+    prediction_log: PredictionLogSettings = Field(
+        default_factory=PredictionLogSettings,
+        description="Log scored records for `mmp monitor` (off by default); see docs/monitoring.md.",
+    )
+
+    @field_validator("latency_buckets_s")
+    @classmethod
+    def _increasing_buckets(cls, value: list[float]) -> list[float]:
+        return list(check_buckets(value))
 
 
 class OutputSettings(StrictModel):

@@ -11,6 +11,7 @@ from mmp.core.suggest import did_you_mean
 from mmp.recipe.base import StrictModel
 from mmp.recipe.components import TRANSFORMERS, check_params, import_class
 from mmp.recipe.metrics import DEFAULT_METRICS, METRICS_BY_TASK, Task, canonical_metric
+from mmp.recipe.monitoring import Monitoring
 from mmp.recipe.promotion import PromotionPolicy
 
 CalendarFeature = Literal[
@@ -306,6 +307,9 @@ class Recipe(StrictModel):
         default_factory=Preprocessing, description="Steps applied inside the model pipeline."
     )
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Metrics to compute.")
+    monitoring: Monitoring = Field(
+        default_factory=Monitoring, description="Reference profile bins and `mmp monitor` alert rules."
+    )
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Free-form tags (owner, description...) logged to MLflow."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from mmp.core.errors import MmpError
 from mmp.scaffold.examples import EXAMPLES, TASKS, TaskExample, per_task_templates, sample_record
 from mmp.scaffold.names import ProjectNames, project_names
 from mmp.scaffold.render import TEMPLATE_ROOT, RenderedFile, render_tree
+from mmp.scaffold.wheel import ship_mmp_wheel
 
 PYTHON_VERSION = "3.11"
 # The uv the generated Dockerfile installs from the package index (ARG UV_VERSION overrides it);
@@ -33,7 +35,9 @@ class CreatedProject:
     names: ProjectNames
     example: TaskExample
     files: list[str]
-    wheel_hint: str | None = None  # set when mmp-toolkit did not come from a package index
+    # mmp's wheel in wheels/ (relative to `path`) when mmp-toolkit did not come from a package index
+    wheel: str | None = None
+    wheel_built: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,7 +47,7 @@ class CreatedProject:
             "task": self.example.task,
             "recipe": self.example.recipe_path,
             "files": self.files,
-            "wheel_hint": self.wheel_hint,
+            "wheel": self.wheel,
         }
 
 
@@ -84,35 +88,6 @@ def project_context(names: ProjectNames, example: TaskExample, mmp_version: str)
     }
 
 
-def local_mmp_source() -> Path | None:
-    """Where the running mmp came from when not from a package index: a source checkout or a wheel
-    file (PEP 610 `direct_url.json`). A generated project then needs that wheel in `wheels/`."""
-    import json as _json
-
-    import mmp
-
-    package = Path(mmp.__file__).resolve().parent
-    if package.parent.name not in ("site-packages", "dist-packages"):
-        for candidate in (package.parent, package.parent.parent):
-            if (candidate / "pyproject.toml").is_file():
-                return candidate
-        return None
-    for direct_url in package.parent.glob("mmp_toolkit-*.dist-info/direct_url.json"):
-        url = _json.loads(direct_url.read_text()).get("url", "")
-        if url.startswith("file://"):
-            return Path(url.removeprefix("file://"))
-    return None
-
-
-def wheel_hint(project: Path, source: Path | None) -> str | None:
-    """The command that puts the running mmp's wheel where `uv sync` and `docker build` look."""
-    if source is None:
-        return None
-    if source.suffix == ".whl":
-        return f"cp {source} {project / 'wheels'}/"
-    return f"uv build --wheel --out-dir {project / 'wheels'} {source}"
-
-
 def _installed_version(distribution: str, fallback: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -131,11 +106,19 @@ def render_project(names: ProjectNames, task: str, mmp_version: str) -> list[Ren
     return render_tree(context, rename=example.files(), skip=per_task_templates())
 
 
-def create_project(name: str, task: str, directory: Path, force: bool = False) -> CreatedProject:
-    """Validate the name, render everything, then write it under `directory/name`.
+def create_project(
+    name: str,
+    task: str,
+    directory: Path,
+    force: bool = False,
+    on_wheel_build: Callable[[Path], None] | None = None,
+) -> CreatedProject:
+    """Validate the name, render everything, put mmp's wheel in wheels/, then write the files under
+    `directory/name`.
 
     An existing non-empty folder is refused unless `force`: then the generated files replace their
-    namesakes and every other file in the folder is kept.
+    namesakes and every other file in the folder is kept. When mmp did not come from a package
+    index its wheel goes into wheels/ (`mmp.scaffold.wheel`), so `uv sync` works as the README says.
     """
     from mmp import __version__
 
@@ -149,14 +132,18 @@ def create_project(name: str, task: str, directory: Path, force: bool = False) -
             "choose another name, or pass --force to overwrite the generated files (others are kept)",
         )
     files = render_project(names, task, __version__)
+    shipped = ship_mmp_wheel(target / "wheels", on_build=on_wheel_build)
     for file in files:
         path = target / file.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(file.content)
+    written = [f.path for f in files]
+    wheel = shipped.wheel.relative_to(target).as_posix() if shipped.wheel else None
     return CreatedProject(
         path=target,
         names=names,
         example=EXAMPLES[task],
-        files=sorted(f.path for f in files),
-        wheel_hint=wheel_hint(target, local_mmp_source()),
+        files=sorted([*written, wheel] if wheel else written),
+        wheel=wheel,
+        wheel_built=shipped.built,
     )

@@ -55,7 +55,7 @@ class _Service:
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.metrics = ServingMetrics()
+        self.metrics = ServingMetrics(settings.latency_buckets_s)
         self.stats = RollingStats()
         self.holder = ModelHolder(settings, self.metrics)
         self.keys = ApiKeys(settings.keys(), settings.docs_public)
@@ -64,12 +64,17 @@ class _Service:
         self.score_batch = timed(score_isolating, self._observe)
 
     def _observe(self, model: ServedModel, kind: str, rows: int, seconds: float) -> None:
-        self.metrics.inference.labels(model.label, kind).observe(seconds)
+        self.metrics.inference.labels(model.loaded.identity.name, model.label, kind).observe(seconds)
         self.metrics.batch_size.labels(kind).observe(rows)
 
     def record(self, route: str, method: str, status: int, version: str, seconds: float) -> None:
-        self.metrics.requests.labels(route, method, str(status), version).observe(seconds)
+        self.metrics.requests.labels(route, method, str(status), self.model_name(), version).observe(seconds)
         self.stats.record(route, status, seconds)
+
+    def model_name(self) -> str:
+        """The served model's name (a reload keeps it: an alias belongs to one registered model)."""
+        current = self.holder.current
+        return current.loaded.identity.name if current is not None else ""
 
     def version_label(self) -> str:
         current = self.holder.current

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from mmp.core.errors import MmpError
+from mmp.core.latency import DEFAULT_LATENCY_BUCKETS_S
 from mmp.recipe.config import ServingSettings
 
 SETTINGS_ENV = "MMP_SERVE_SETTINGS"
@@ -53,6 +54,7 @@ class ServeSettings(BaseModel):
     micro_batching: bool = True
     micro_batch_max_size: int = Field(default=32, gt=0)
     micro_batch_max_wait_ms: float = Field(default=2.0, ge=0)
+    latency_buckets_s: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_S
     log_level: LogLevel = "info"
     access_log: bool = False
     state_dir: str | None = Field(
@@ -75,6 +77,7 @@ class ServeSettings(BaseModel):
             "micro_batching": serving.micro_batching,
             "micro_batch_max_size": serving.micro_batch_max_size,
             "micro_batch_max_wait_ms": serving.micro_batch_max_wait_ms,
+            "latency_buckets_s": tuple(serving.latency_buckets_s),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(model_uri=model_uri, **values)

@@ -80,10 +80,9 @@ def test_spark_engine_without_pyspark_names_the_extra(
                 "-d", str(example.data_path), "-o", str(tmp_path / "o.parquet"), "--engine", "spark",
                 code=blocked)  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.splitlines() == [
-        "Error: 'pyspark' is not installed",
-        "Fix: pip install 'mmp-toolkit[spark]'",
-    ]
+    error, fix = done.stderr.splitlines()
+    assert error == "Error: 'pyspark' is not installed (it comes with mmp's 'spark' extra)"
+    assert fix.startswith("Fix: uv sync --extra spark (or pip install -e '.[spark]')"), "a checkout's fix"
     unsupported = _mmp("batch-inference", "--run-id", example.run_id, "-d", str(example.data_path),
                        "-o", str(tmp_path / "o.csv"), "--engine", "spark", cwd=tmp_path)  # fmt: skip
     assert unsupported.returncode == 1 and "--engine spark writes Parquet" in unsupported.stderr

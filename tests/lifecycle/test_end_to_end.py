@@ -73,8 +73,21 @@ def test_retrain_promote_refuse_rollback_with_a_live_server(lab: Lab) -> None:
         traffic = Traffic(port, body)
         try:
             traffic.wait_for("1")
-            retrain = ["retrain", "-r", str(lab.recipe_path), *config, "--eval-data", str(lab.eval_data),
-                       "--register-as", name, "--promote", "champion", "--actor", "weekly-job", "--json"]  # fmt: skip
+            retrain = [
+                "retrain",
+                "-r",
+                str(lab.recipe_path),
+                *config,
+                "--eval-data",
+                str(lab.eval_data),
+                "--register-as",
+                name,
+                "--promote",
+                "champion",
+                "--actor",
+                "weekly-job",
+                "--json",
+            ]
             better = _mmp(*retrain, "-d", str(lab.good_data))
             assert better.returncode == 0, better.stderr
             assert json.loads(better.stdout)["promotion"]["promoted"] is True

@@ -52,9 +52,21 @@ def test_evaluate_reports_intervals_segments_and_logs_a_run(
 
     name = lab.register("good")
     code, out, err = cli(
-        capsys, "evaluate", "-m", f"models:/{name}/1", "-d", str(lab.eval_data), "-c", str(lab.config_path),
-        "--segment-by", "region", "--min-segment-rows", "450", "--log", "--json",
-    )  # fmt: skip
+        capsys,
+        "evaluate",
+        "-m",
+        f"models:/{name}/1",
+        "-d",
+        str(lab.eval_data),
+        "-c",
+        str(lab.config_path),
+        "--segment-by",
+        "region",
+        "--min-segment-rows",
+        "450",
+        "--log",
+        "--json",
+    )
     assert code == 0, err
     result = json.loads(out)
     (evaluation,) = result["evaluations"]

@@ -8,8 +8,16 @@ from sklearn import metrics as skm
 
 from mmp.lifecycle.streaming import Layout, Totals, bootstrap_weights, features
 
-CLASSIFICATION = ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "precision_macro",
-                  "recall_macro", "roc_auc", "log_loss"]  # fmt: skip
+CLASSIFICATION = [
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "f1_weighted",
+    "precision_macro",
+    "recall_macro",
+    "roc_auc",
+    "log_loss",
+]
 
 
 def _stream(layout: Layout, y, pred, proba, replicates: int = 50, block: int = 97) -> Totals:

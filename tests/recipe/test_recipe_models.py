@@ -169,7 +169,7 @@ def test_missing_boost_extra_names_the_install(tmp_path: Path, monkeypatch: pyte
         message = error_for(tmp_path, with_("model.class_path", "lightgbm.LGBMClassifier"))
     finally:
         import_class.cache_clear()
-    assert "lightgbm is not installed (pip install 'mmp-toolkit[boost]')" in message
+    assert "lightgbm is not installed (fix: uv sync --extra boost (or pip install -e '.[boost]')" in message
 
 
 def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The weekly retrain in generated projects: compose job, Kubernetes CronJob, CI cron workflow, Prefect flow."""
+"""The weekly retrain in generated projects: compose job, Kubernetes CronJob, CI workflow, Prefect flow."""
 
 from __future__ import annotations
 
@@ -79,8 +79,14 @@ def test_compose_has_a_one_shot_retrain_service(project: Path) -> None:
 
 def test_readme_explains_each_schedule(project: Path) -> None:
     readme = (project / "README.md").read_text(encoding="utf-8")
-    for name in ("docker compose run --rm retrain", "deploy/kubernetes/retrain-cronjob.yaml",
-                 ".github/workflows/retrain.yml", "flows/retrain.py", "mmp history", "exit code 3"):  # fmt: skip
+    for name in (
+        "docker compose run --rm retrain",
+        "deploy/kubernetes/retrain-cronjob.yaml",
+        ".github/workflows/retrain.yml",
+        "flows/retrain.py",
+        "mmp history",
+        "exit code 3",
+    ):
         assert name in readme, name
 
 
@@ -90,7 +96,9 @@ def test_prefect_is_an_optional_dependency_and_the_flow_parses(project: Path) ->
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
     assert any(d.startswith("prefect") for d in pyproject["project"]["optional-dependencies"]["prefect"])
     tree = ast.parse((project / "flows/retrain.py").read_text(encoding="utf-8"))
-    calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    calls = {
+        n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+    }
     assert "serve" in calls
 
 
@@ -102,12 +110,16 @@ def test_the_prefect_flow_runs_once_locally(project: Path, tmp_path: Path) -> No
 
     config = write_config(tmp_path, sqlite_uri(tmp_path), experiment="prefect")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MMP_", "MLFLOW_"))}
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"})
+    env.update(
+        {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
+    )
     code = (
         "import sys, json; sys.path.insert(0, 'flows'); import retrain; "
         f"out = retrain.weekly_retrain(config_path={str(config)!r}); "
         "print(json.dumps({'promoted': out['promotion']['promoted'], 'history': len(out['history'])}))"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert '{"promoted": true, "history": 1}' in done.stdout

@@ -186,33 +186,35 @@ def test_one_environment_for_every_template() -> None:
     assert all(not p.endswith(".pyc") and "__pycache__" not in p for p in template_paths())
 
 
-def test_a_checkout_install_of_mmp_is_pointed_at_wheels(tmp_path: Path) -> None:
-    from mmp.scaffold.project import local_mmp_source, wheel_hint
+def test_a_checkout_install_of_mmp_ships_its_wheel_in_wheels(tmp_path: Path) -> None:
+    from mmp.core.installation import installation
     from tests.conftest import REPO
 
-    assert local_mmp_source() == REPO, "this test suite runs from an editable checkout"
+    assert installation().kind == "checkout" and installation().path == REPO
     created = create_project("demo", "regression", tmp_path)
-    assert created.wheel_hint == f"uv build --wheel --out-dir {created.path / 'wheels'} {REPO}"
-    assert wheel_hint(tmp_path, None) is None
-    assert wheel_hint(tmp_path, Path("/w/mmp_toolkit-0.1.0-py3-none-any.whl")) == (
-        f"cp /w/mmp_toolkit-0.1.0-py3-none-any.whl {tmp_path / 'wheels'}/"
-    )
+    assert created.wheel is not None and created.wheel.startswith("wheels/mmp_toolkit-")
+    wheel = created.path / created.wheel
+    assert wheel.is_file() and created.wheel in created.files
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "mmp/cli/templates/project/README.md.jinja" in names, "the wheel is a full mmp"
+    again = create_project("demo2", "regression", tmp_path)
+    assert not again.wheel_built, "the second init copies the cached wheel"
 
 
-def test_a_local_wheel_install_is_found_by_its_direct_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import mmp
-    from mmp.scaffold.project import local_mmp_source
+def test_a_local_wheel_is_copied_and_an_index_install_ships_nothing(tmp_path: Path) -> None:
+    from mmp.core.installation import Installation
+    from mmp.scaffold.wheel import ship_mmp_wheel
 
-    site = tmp_path / "lib" / "site-packages"
-    (site / "mmp").mkdir(parents=True)
-    (site / "mmp" / "__init__.py").write_text("")
-    info = site / "mmp_toolkit-0.1.0.dist-info"
-    info.mkdir()
-    monkeypatch.setattr(mmp, "__file__", str(site / "mmp" / "__init__.py"))
-    assert local_mmp_source() is None, "from a package index: no direct_url.json"
-    (info / "direct_url.json").write_text(
-        json.dumps({"url": "file:///wheels/mmp_toolkit-0.1.0-py3-none-any.whl"})
-    )
-    assert local_mmp_source() == Path("/wheels/mmp_toolkit-0.1.0-py3-none-any.whl")
+    wheel = tmp_path / "mmp_toolkit-9.9.9-py3-none-any.whl"
+    wheel.write_bytes(b"wheel")
+    (tmp_path / "p" / "wheels").mkdir(parents=True)
+    old = tmp_path / "p" / "wheels" / "mmp_toolkit-0.0.1-py3-none-any.whl"
+    old.write_bytes(b"old")
+    shipped = ship_mmp_wheel(tmp_path / "p" / "wheels", Installation("local", wheel, "pip"))
+    assert shipped.wheel == tmp_path / "p" / "wheels" / wheel.name and not shipped.built
+    assert shipped.wheel.read_bytes() == b"wheel" and not old.exists(), "one mmp-toolkit wheel"
+    assert ship_mmp_wheel(tmp_path / "q", Installation("index", None, "pip")).wheel is None
+    with pytest.raises(MmpError, match="no longer exists"):
+        ship_mmp_wheel(tmp_path / "r", Installation("local", tmp_path / "gone.whl", "pip"))

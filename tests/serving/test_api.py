@@ -162,9 +162,12 @@ def test_metrics_have_fine_buckets_versions_classes_and_field_failures(serve: An
         client.post("/predict", json=bad)
         text = client.get("/metrics").text
     assert (
-        'mmp_request_duration_seconds_bucket{le="0.0005",method="POST",model_version="1",route="/predict",status="200"}'
-        in text
+        'mmp_request_duration_seconds_bucket{le="0.0005",method="POST",model_name="breast_cancer",'
+        'model_version="1",route="/predict",status="200"}' in text
     )
+    for edge in ("0.1", "0.2"):  # the default latency targets sit exactly on bucket edges
+        prefix = f'mmp_request_duration_seconds_bucket{{le="{edge}",method="POST",model_name="breast_cancer"'
+        assert prefix in text
     assert (
         _metric(text, 'mmp_predictions_total{model_version="1",predicted_class="malignant"}')
         + _metric(text, 'mmp_predictions_total{model_version="1",predicted_class="benign"}')
@@ -225,3 +228,26 @@ def test_every_kind_of_model_source_is_served(
         ready = wait_ready(client)
         assert ready["model"]["run_id"] == example.run_id
         assert client.post("/predict", json=example_body(client)).status_code == 200
+
+
+def test_latency_buckets_come_from_the_settings(serve: Any) -> None:
+    with serve("breast_cancer", latency_buckets_s=(0.05, 0.1, 0.2)) as client:
+        client.post("/predict", json=example_body(client))
+        text = client.get("/metrics").text
+    edges = {
+        line.split('le="', 1)[1].split('"', 1)[0]
+        for line in text.splitlines()
+        if line.startswith("mmp_request_duration_seconds_bucket{")
+    }
+    assert edges == {"0.05", "0.1", "0.2", "+Inf"}
+
+
+def test_container_memory_is_read_from_cgroup_files(tmp_path: Any) -> None:
+    from mmp.serving.metrics import container_memory
+
+    assert container_memory(tmp_path) is None  # no cgroup files: nothing reported
+    (tmp_path / "memory.current").write_text("1048576\n")
+    (tmp_path / "memory.max").write_text("max\n")
+    assert container_memory(tmp_path) is None  # no limit: no share to compare against
+    (tmp_path / "memory.max").write_text("4194304\n")
+    assert container_memory(tmp_path) == (1048576, 4194304)
