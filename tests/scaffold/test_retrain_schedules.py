@@ -19,9 +19,7 @@ CRON = r"^\S+ \S+ \S+ \S+ \S+$"
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("schedules") / "churn"
-    create_project(folder, "churn", "classification")
-    return folder
+    return create_project("churn", "classification", tmp_path_factory.mktemp("schedules")).path
 
 
 def _load(path: Path) -> Any:
