@@ -66,7 +66,7 @@ def evaluate(
 ) -> None:
     """Score a model on labelled data: each metric with a bootstrap interval, per segment if asked."""
     from mmp.cli.console import RichProgress, print_json
-    from mmp.core.model_store import resolve_uri
+    from mmp.core.model_ref import ModelRef
     from mmp.lifecycle.evaluate import EvaluationJob
     from mmp.lifecycle.evaluate import evaluate as run_evaluation
     from mmp.lifecycle.tracking import log_evaluation
@@ -74,7 +74,7 @@ def evaluate(
 
     config = load_config(config_path).model
     job = EvaluationJob(
-        model_uris=[resolve_uri(run_id, model_uri)],
+        model_uris=[ModelRef.from_options(run_id, model_uri).uri],
         data_path=data_path,
         metrics=metric or None,
         segment_by=segment_by,
@@ -290,13 +290,11 @@ def history(
     from mmp.cli.console import print_grid, print_json
     from mmp.lifecycle.ledger import history as read_history
     from mmp.lifecycle.models import require_model
-    from mmp.pipelines.tracking import use_tracking
     from mmp.recipe.loader import load_config
 
-    config = load_config(config_path).model
-    use_tracking(config.mlflow)
-    require_model(name)
-    entries = read_history(name, alias, limit)
+    client = load_config(config_path).model.mlflow.store().client()
+    require_model(client, name)
+    entries = read_history(client, name, alias, limit)
     if json_output:
         print_json([e.to_dict() for e in entries])
         return

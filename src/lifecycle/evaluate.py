@@ -155,7 +155,8 @@ def evaluate(
         raise MmpError("no model to evaluate", "pass --model-uri")
     if loaded is None:
         with progress.step("Loading model" + ("s" if len(job.model_uris) > 1 else "")):
-            loaded = [load_model(uri, config.mlflow.tracking_uri) for uri in job.model_uris]
+            store = config.mlflow.store()
+            loaded = [load_model(uri, store) for uri in job.model_uris]
     for other in loaded[1:]:
         differing = contract_difference(loaded[0], other)
         if differing:

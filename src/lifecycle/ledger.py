@@ -54,10 +54,7 @@ class LedgerEntry:
         return "refused" if not self.moved else "active"
 
 
-def _experiment_id() -> str:
-    import mlflow
-
-    client = mlflow.MlflowClient()
+def _experiment_id(client: Any) -> str:
     found = client.get_experiment_by_name(LEDGER_EXPERIMENT)
     if found is not None:
         return str(found.experiment_id)
@@ -93,6 +90,7 @@ def _tags(entry: LedgerEntry) -> dict[str, str]:
 
 
 def append(
+    client: Any,
     entry: LedgerEntry,
     move: Callable[[], None] | None = None,
     undo: Callable[[], None] | None = None,
@@ -106,17 +104,15 @@ def append(
     """
     import contextlib
 
-    import mlflow
+    from mmp.lifecycle.tracking import log_metrics
 
-    client = mlflow.MlflowClient()
-    experiment_id = _experiment_id()
+    experiment_id = _experiment_id(client)
     name = f"{entry.model}@{entry.alias} {entry.from_version or '-'} -> {entry.to_version} ({entry.action})"
     run = client.create_run(experiment_id, run_name=name, tags=_tags(entry))
     entry.id = run.info.run_id
     done = False
     try:
-        for key, number in _metrics(entry).items():
-            client.log_metric(entry.id, key, number)
+        log_metrics(client, entry.id, _metrics(entry))
         client.log_text(entry.id, json.dumps(entry.to_dict(), indent=2, default=str), "ledger_entry.json")
         if move is not None:
             move()
@@ -134,7 +130,7 @@ def append(
             with contextlib.suppress(Exception):
                 client.delete_run(entry.id)
     if entry.moved:
-        _tag_versions(entry)
+        _tag_versions(client, entry)
     return entry
 
 
@@ -149,7 +145,7 @@ def _metrics(entry: LedgerEntry) -> dict[str, float]:
     return out
 
 
-def _tag_versions(entry: LedgerEntry) -> None:
+def _tag_versions(client: Any, entry: LedgerEntry) -> None:
     import contextlib
 
     from mmp.lifecycle.models import tag_version
@@ -157,17 +153,18 @@ def _tag_versions(entry: LedgerEntry) -> None:
     key = f"mmp.deployment.{entry.alias}"
     with contextlib.suppress(Exception):  # tags are a convenience view; the ledger run is the record
         tag_version(
-            entry.model, entry.to_version, key, f"active since {entry.at} ({entry.action}, {entry.id})"
+            client,
+            entry.model,
+            entry.to_version,
+            key,
+            f"active since {entry.at} ({entry.action}, {entry.id})",
         )
         if entry.from_version and entry.from_version != entry.to_version:
-            tag_version(entry.model, entry.from_version, key, f"archived {entry.at} ({entry.id})")
+            tag_version(client, entry.model, entry.from_version, key, f"archived {entry.at} ({entry.id})")
 
 
-def history(model: str, alias: str | None = None, limit: int = 1000) -> list[LedgerEntry]:
+def history(client: Any, model: str, alias: str | None = None, limit: int = 1000) -> list[LedgerEntry]:
     """The model's ledger, newest first (only complete records)."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
     found = client.get_experiment_by_name(LEDGER_EXPERIMENT)
     if found is None:
         return []
@@ -205,9 +202,9 @@ def _read(client: Any, run: Any) -> str:
         return Path(path).read_text(encoding="utf-8")
 
 
-def last_move(model: str, alias: str) -> LedgerEntry | None:
+def last_move(client: Any, model: str, alias: str) -> LedgerEntry | None:
     """The newest record that actually moved `model@alias`."""
-    for entry in history(model, alias):
+    for entry in history(client, model, alias):
         if entry.moved:
             return entry
     return None

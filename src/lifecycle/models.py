@@ -1,7 +1,9 @@
 """Every registry call of the lifecycle in one place: which version an alias names, moving it, versions.
 
-Model URIs are loaded through `mmp.core.model_store` (the one resolver serving and batch use);
-this module only adds what promotion needs on top: read/move an alias and describe a version.
+Model URIs are parsed and loaded through `mmp.core.model_ref` / `mmp.core.model_store` (the one
+resolver serving and batch use); this module only adds what promotion needs on top: read and move
+an alias, check a version, and the promotion lock. Every call takes the command's `MlflowClient`
+(from `config.mlflow.store().client()`): no process-wide MLflow state.
 """
 
 from __future__ import annotations
@@ -16,22 +18,16 @@ def registry_uri(name: str, version: str) -> str:
     return f"models:/{name}/{version}"
 
 
-def _client() -> Any:
-    import mlflow
-
-    return mlflow.MlflowClient()
-
-
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def require_model(name: str) -> None:
+def require_model(client: Any, name: str) -> None:
     """A one-line error when no registered model has this name."""
     import mlflow
 
     try:
-        _client().get_registered_model(name)
+        client.get_registered_model(name)
     except mlflow.exceptions.MlflowException:
         raise MmpError(
             f"no registered model named '{name}'",
@@ -39,38 +35,42 @@ def require_model(name: str) -> None:
         ) from None
 
 
-def alias_version(name: str, alias: str) -> str | None:
+def alias_version(client: Any, name: str, alias: str) -> str | None:
     """The version `name@alias` points to now, or None when the alias is not set."""
     import mlflow
 
-    require_model(name)
+    require_model(client, name)
     try:
-        return str(_client().get_model_version_by_alias(name, alias).version)
+        return str(client.get_model_version_by_alias(name, alias).version)
     except mlflow.exceptions.MlflowException:
         return None
 
 
-def require_version(name: str, version: str) -> None:
+def require_version(client: Any, name: str, version: str) -> None:
     import mlflow
 
-    require_model(name)
+    require_model(client, name)
     try:
-        _client().get_model_version(name, version)
+        client.get_model_version(name, version)
     except mlflow.exceptions.MlflowException:
         raise MmpError(
             f"model '{name}' has no version {version}", "list its versions in the MLflow UI or mmp history"
         ) from None
 
 
-def move_alias(name: str, alias: str, version: str) -> None:
+def move_alias(client: Any, name: str, alias: str, version: str) -> None:
     try:
-        _client().set_registered_model_alias(name, alias, version)
+        client.set_registered_model_alias(name, alias, version)
     except Exception as exc:  # noqa: BLE001 - stores raise many types
         raise MmpError(f"cannot point {name}@{alias} at version {version}: {_first_line(exc)}") from None
 
 
-def tag_version(name: str, version: str, key: str, value: str) -> None:
-    _client().set_model_version_tag(name, version, key, value)
+def remove_alias(client: Any, name: str, alias: str) -> None:
+    client.delete_registered_model_alias(name, alias)
+
+
+def tag_version(client: Any, name: str, version: str, key: str, value: str) -> None:
+    client.set_model_version_tag(name, version, key, value)
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class AliasLock:
     the move is recorded. A lock older than `stale_s` (a killed process) is broken.
     """
 
+    client: Any
     name: str
     alias: str
     stale_s: float = 600.0
@@ -93,7 +94,7 @@ class AliasLock:
     def acquire(self) -> None:
         import time
 
-        client = _client()
+        client = self.client
         for _ in range(2):
             try:
                 client.create_registered_model(
@@ -127,4 +128,4 @@ class AliasLock:
         import contextlib
 
         with contextlib.suppress(Exception):
-            _client().delete_registered_model(self.lock_name)
+            self.client.delete_registered_model(self.lock_name)

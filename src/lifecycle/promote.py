@@ -20,7 +20,14 @@ from mmp.core.progress import NullProgress, Progress
 from mmp.lifecycle import ledger
 from mmp.lifecycle.decision import Decision, decide
 from mmp.lifecycle.evaluate import Evaluation, EvaluationJob, EvaluationRun, contract_difference, evaluate
-from mmp.lifecycle.models import AliasLock, alias_version, move_alias, registry_uri, require_version
+from mmp.lifecycle.models import (
+    AliasLock,
+    alias_version,
+    move_alias,
+    registry_uri,
+    remove_alias,
+    require_version,
+)
 from mmp.recipe.promotion import PromotionPolicy
 
 if TYPE_CHECKING:
@@ -99,19 +106,24 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def policy_for(name: str, version: str, recipe_policy: PromotionPolicy | None) -> tuple[PromotionPolicy, str]:
+def policy_for(
+    client: Any, name: str, version: str, recipe_policy: PromotionPolicy | None
+) -> tuple[PromotionPolicy, str]:
     """The policy (from the given recipe, else the recipe the version was trained from) and its metric."""
-    import mlflow
+    import tempfile
+    from pathlib import Path
+
     import yaml
 
     from mmp.recipe.metrics import DEFAULT_METRICS, canonical_metric
 
     raw: dict[str, Any] = {}
     try:
-        mv = mlflow.MlflowClient().get_model_version(name, version)
+        mv = client.get_model_version(name, version)
         if mv.run_id:
-            text = mlflow.artifacts.load_text(f"runs:/{mv.run_id}/recipe.yaml")
-            raw = yaml.safe_load(text) or {}
+            with tempfile.TemporaryDirectory() as tmp:
+                local = client.download_artifacts(mv.run_id, "recipe.yaml", tmp)
+                raw = yaml.safe_load(Path(local).read_text(encoding="utf-8")) or {}
     except Exception:  # noqa: BLE001 - a model not trained by mmp train: defaults apply
         raw = {}
     if recipe_policy is not None:
@@ -153,19 +165,19 @@ def promote(
     """Judge `request.version` against the alias's current version and move the alias if it wins."""
     from mmp.core.model_store import load_model
     from mmp.lifecycle.sql_mirror import SqlMirror
-    from mmp.pipelines.tracking import use_tracking
 
     progress = progress or NullProgress()
-    use_tracking(config.mlflow)
+    store = config.mlflow.store()
+    client = store.client()
     name, version, alias = request.name, str(request.version), request.alias
-    require_version(name, version)
+    require_version(client, name, version)
     if request.force and not (request.reason and request.reason.strip()):
         raise MmpError("--force needs --reason", 'e.g. --reason "hotfix for the holiday calendar"')
     mirror = SqlMirror.from_environment()
-    current = alias_version(name, alias)
+    current = alias_version(client, name, alias)
     if current == version:
         raise MmpError(f"{name}@{alias} already points to version {version}", "nothing to promote")
-    the_policy, metric = policy_for(name, version, policy)
+    the_policy, metric = policy_for(client, name, version, policy)
     decision = None
     run = None
     differing: list[str] = []
@@ -176,10 +188,8 @@ def promote(
         )
     if request.data_path is not None:
         with progress.step("Loading models"):
-            challenger = load_model(registry_uri(name, version), config.mlflow.tracking_uri)
-            champion = (
-                load_model(registry_uri(name, current), config.mlflow.tracking_uri) if current else None
-            )
+            challenger = load_model(registry_uri(name, version), store)
+            champion = load_model(registry_uri(name, current), store) if current else None
         differing = contract_difference(champion, challenger) if champion is not None else []
         if differing and not request.force:
             raise MmpError(
@@ -233,42 +243,38 @@ def promote(
         data=({**run.data, "input": request.data_label or run.data["input"]} if run else {}),
     )
     if not passes:
-        result.entry = ledger.append(entry, mirror=mirror)
+        result.entry = ledger.append(client, entry, mirror=mirror)
         return result
-    result.entry = _move(entry, current, mirror)
+    result.entry = _move(client, entry, current, mirror)
     result.promoted = True
     return result
 
 
-def _move(entry: ledger.LedgerEntry, expected: str | None, mirror: Any) -> ledger.LedgerEntry:
+def _move(client: Any, entry: ledger.LedgerEntry, expected: str | None, mirror: Any) -> ledger.LedgerEntry:
     """Move the alias under the lock if it still points where it did; record the move (or refusal)."""
-    lock = AliasLock(entry.model, entry.alias)
+    lock = AliasLock(client, entry.model, entry.alias)
     lock.acquire()
     try:
-        now_at = alias_version(entry.model, entry.alias)
+        now_at = alias_version(client, entry.model, entry.alias)
         if now_at != expected:
             entry.action, entry.moved = "refused", False
             entry.decision = (
                 f"refused: {entry.model}@{entry.alias} moved from {expected or 'nothing'} to {now_at} "
                 "while this promotion was being evaluated"
             )
-            ledger.append(entry, mirror=mirror)
+            ledger.append(client, entry, mirror=mirror)
             raise MmpError(entry.decision, "re-run the promotion against the new holder of the alias")
+
+        def move() -> None:
+            move_alias(client, entry.model, entry.alias, entry.to_version)
 
         def undo() -> None:
             if expected is None:
-                import mlflow
-
-                mlflow.MlflowClient().delete_registered_model_alias(entry.model, entry.alias)
+                remove_alias(client, entry.model, entry.alias)
             else:
-                move_alias(entry.model, entry.alias, expected)
+                move_alias(client, entry.model, entry.alias, expected)
 
-        return ledger.append(
-            entry,
-            move=lambda: move_alias(entry.model, entry.alias, entry.to_version),
-            undo=undo,
-            mirror=mirror,
-        )
+        return ledger.append(client, entry, move=move, undo=undo, mirror=mirror)
     finally:
         lock.release()
 
@@ -285,14 +291,13 @@ class RollbackRequest:
 def rollback(request: RollbackRequest, config: Config) -> ledger.LedgerEntry:
     """Point the alias back at the version it had before its last move (or at `to_version`)."""
     from mmp.lifecycle.sql_mirror import SqlMirror
-    from mmp.pipelines.tracking import use_tracking
 
-    use_tracking(config.mlflow)
+    client = config.mlflow.store().client()
     name, alias = request.name, request.alias
-    current = alias_version(name, alias)
+    current = alias_version(client, name, alias)
     target = request.to_version
     if target is None:
-        last = ledger.last_move(name, alias)
+        last = ledger.last_move(client, name, alias)
         if last is None:
             raise MmpError(f"the ledger has no move of {name}@{alias} to roll back", "pass --to-version V")
         if last.to_version != current:
@@ -307,7 +312,7 @@ def rollback(request: RollbackRequest, config: Config) -> ledger.LedgerEntry:
                 "pass --to-version V",
             )
         target = last.from_version
-    require_version(name, str(target))
+    require_version(client, name, str(target))
     if str(target) == current:
         raise MmpError(f"{name}@{alias} already points to version {target}")
     actor, host = who(request.actor)
@@ -324,4 +329,4 @@ def rollback(request: RollbackRequest, config: Config) -> ledger.LedgerEntry:
         host=host,
         reason=request.reason,
     )
-    return _move(entry, current, SqlMirror.from_environment())
+    return _move(client, entry, current, SqlMirror.from_environment())

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mmp.lifecycle.evaluate import Evaluation, EvaluationRun
     from mmp.recipe.config import Config
 
 
-def log_evaluation(config: Config, run: EvaluationRun, evaluation: Evaluation) -> str:
+def log_evaluation(config: Config, evaluation_run: EvaluationRun, evaluation: Evaluation) -> str:
     """Log metrics (value, interval bounds), counts and the data fingerprint; return the run id.
 
     The run is tagged with the model's name, version and training run; a registered version gets a
@@ -18,11 +18,9 @@ def log_evaluation(config: Config, run: EvaluationRun, evaluation: Evaluation) -
     """
     import contextlib
 
-    import mlflow
-
-    from mmp.pipelines.tracking import use_tracking
-
-    use_tracking(config.mlflow)
+    store = config.mlflow.store()
+    experiment_id = store.experiment_id(config.mlflow.experiment, config.mlflow.artifact_location)
+    client = store.client()
     model = evaluation.model
     tags = {
         "mmp.kind": "evaluation",
@@ -30,13 +28,13 @@ def log_evaluation(config: Config, run: EvaluationRun, evaluation: Evaluation) -
         "mmp.model.version": str(model.get("version") or ""),
         "mmp.model.run_id": str(model.get("run_id") or ""),
         "mmp.model.uri": str(model["model_uri"]),
-        "mmp.data.input": str(run.data["input"]),
-        "mmp.data.sha256": str(run.data["fingerprint"].get("sha256", "")),
+        "mmp.data.input": str(evaluation_run.data["input"]),
+        "mmp.data.sha256": str(evaluation_run.data["fingerprint"].get("sha256", "")),
     }
     metrics: dict[str, float] = {
-        "rows_read": run.rows_read,
-        "rows_evaluated": run.rows_scored,
-        "rows_rejected": run.rows_rejected,
+        "rows_read": evaluation_run.rows_read,
+        "rows_evaluated": evaluation_run.rows_scored,
+        "rows_rejected": evaluation_run.rows_rejected,
     }
     for name, value in evaluation.metrics.items():
         metrics[name] = value.value
@@ -47,19 +45,28 @@ def log_evaluation(config: Config, run: EvaluationRun, evaluation: Evaluation) -
             metrics[f"segment.{_key(segment.value)}.{name}"] = number
     metrics = {k: v for k, v in metrics.items() if v == v}
     label = f"evaluate {model['name']}" + (f" v{model['version']}" if model.get("version") else "")
-    with mlflow.start_run(run_name=label, tags=tags) as active:
-        mlflow.log_metrics(metrics)
-        mlflow.log_text(
-            json.dumps({**run.to_dict(), "evaluation": evaluation.to_dict()}, default=str, indent=2),
-            "evaluation.json",
-        )
-        run_id = str(active.info.run_id)
+    run = client.create_run(experiment_id, run_name=label, tags=tags)
+    run_id = str(run.info.run_id)
+    log_metrics(client, run_id, metrics)
+    document = {**evaluation_run.to_dict(), "evaluation": evaluation.to_dict()}
+    client.log_text(run_id, json.dumps(document, default=str, indent=2), "evaluation.json")
+    client.set_terminated(run_id, "FINISHED")
     if model.get("version"):
         with contextlib.suppress(Exception):
-            mlflow.MlflowClient().set_model_version_tag(
-                model["name"], model["version"], "mmp.last_evaluation", run_id
-            )
+            client.set_model_version_tag(model["name"], model["version"], "mmp.last_evaluation", run_id)
     return run_id
+
+
+def log_metrics(client: Any, run_id: str, metrics: dict[str, float]) -> None:
+    """Every metric in one call per 1,000 (the store's batch limit), not one round trip each."""
+    import time
+
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    items = [Metric(key, float(value), stamp, 0) for key, value in metrics.items()]
+    for start in range(0, len(items), 1000):
+        client.log_batch(run_id, metrics=items[start : start + 1000])
 
 
 def _key(value: str) -> str:

@@ -87,18 +87,23 @@ class Lab:
 
         import mlflow
 
-        mlflow.set_tracking_uri(self.tracking_uri)
+        from mmp.core.tracking import TrackingStore
+
         name = f"churn{next(_names)}"
-        for kind in kinds:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                mlflow.register_model(self.runs[kind], name)
+        with TrackingStore(self.tracking_uri).fluent():
+            for kind in kinds:
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    mlflow.register_model(self.runs[kind], name)
         return name
+
+    def client(self):
+        from mmp.core.tracking import TrackingStore
+
+        return TrackingStore(self.tracking_uri).client()
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    import mlflow
-
     from mmp.pipelines.train import train
     from mmp.recipe.loader import load_config, load_recipe
 
@@ -121,9 +126,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         ("narrow", narrow, good),
     ):
         runs[kind] = train(load_recipe(recipe), config, str(data)).model_uri
-    previous = mlflow.get_tracking_uri()
     yield Lab(folder, uri, config_path, recipe_path, narrow, good, bad, evaluation, runs)
-    mlflow.set_tracking_uri(previous)
 
 
 @pytest.fixture

@@ -37,12 +37,9 @@ def _alias(lab: Lab, name: str, alias: str = "champion") -> str | None:
 
 
 def _history(lab: Lab, name: str) -> list[Any]:
-    import mlflow
-
     from mmp.lifecycle.ledger import history
 
-    mlflow.set_tracking_uri(lab.tracking_uri)
-    return history(name)
+    return history(lab.client(), name)
 
 
 def test_evaluate_reports_intervals_segments_and_logs_a_run(
@@ -190,11 +187,11 @@ def test_two_concurrent_promotions_cannot_both_hold_the_lock(lab: Lab, config: A
     from mmp.lifecycle.promote import PromoteRequest, promote
 
     name = lab.register("bad", "good")
-    lock = AliasLock(name, "champion")
+    lock = AliasLock(lab.client(), name, "champion")
     lock.acquire()
     try:
         with pytest.raises(MmpError, match="in progress"):
-            AliasLock(name, "champion").acquire()
+            AliasLock(lab.client(), name, "champion").acquire()
         with pytest.raises(MmpError, match="in progress"):
             promote(PromoteRequest(name, "2", data_path=str(lab.eval_data)), config)
     finally:
@@ -214,7 +211,7 @@ def test_two_concurrent_promotions_cannot_both_hold_the_lock(lab: Lab, config: A
         (["promote", "{name}", "--version", "2", "--force"], "--force needs --reason"),
         (["rollback", "{name}", "--alias", "staging"], "no move of"),
         (["evaluate", "-m", "models:/{name}/1", "--metric", "rmse"], "'rmse' does not fit a classification"),
-        (["evaluate", "-m", "models:/{name}@nosuch"], "cannot resolve models:/"),
+        (["evaluate", "-m", "models:/{name}@nosuch"], "has no alias 'nosuch'"),
     ],
 )
 def test_bad_input_is_one_line_exit_1_and_nothing_moves(

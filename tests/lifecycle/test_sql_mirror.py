@@ -67,4 +67,4 @@ def test_an_unreachable_mirror_moves_nothing_and_records_nothing(
     client = mlflow.MlflowClient(lab.tracking_uri)
     with pytest.raises(mlflow.exceptions.MlflowException):
         client.get_model_version_by_alias(name, "champion")  # the alias move was undone
-    assert history(name) == []
+    assert history(lab.client(), name) == []
