@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmp.core.errors import MmpError, import_optional
+from mmp.core.errors import MmpError, first_line, import_optional
 from mmp.core.staged import partial_name
 from mmp.core.yamlio import redact_url
 from mmp.pipelines.batch.locations import FileInput, FileOutput
@@ -90,7 +90,7 @@ def spark_session(master: str) -> tuple[Any, bool]:
             .getOrCreate()
         ), True
     except Exception as exc:  # noqa: BLE001 - a missing JVM surfaces as several exception types
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         hint = "install Java 17+ and set JAVA_HOME" if "java" in first.lower() else "check --spark-master"
         raise MmpError(f"Spark could not start: {first}", hint) from None
 
