@@ -182,12 +182,12 @@ def evaluate(
 
 
 def _metric_names(given: list[str] | None, task: str) -> list[str]:
-    from mmp.recipe.metrics import DEFAULT_METRICS, canonical_metric
+    from mmp.core.metrics import canonical_metric, default_metrics
     from mmp.recipe.promotion import STREAMING_METRICS
 
     if given:
         return list(dict.fromkeys(canonical_metric(m) for m in given))
-    return [m for m in DEFAULT_METRICS[task] if m in STREAMING_METRICS]
+    return [m for m in default_metrics(task) if m in STREAMING_METRICS]
 
 
 class _Pass:

@@ -115,7 +115,7 @@ def policy_for(
 
     import yaml
 
-    from mmp.recipe.metrics import DEFAULT_METRICS, canonical_metric
+    from mmp.core.metrics import canonical_metric, default_metrics
 
     raw: dict[str, Any] = {}
     try:
@@ -137,16 +137,16 @@ def policy_for(
                 "pass --recipe-path with a valid promotion block",
             ) from None
     task = raw.get("task") or "classification"
-    first = ((raw.get("evaluation") or {}).get("metrics") or DEFAULT_METRICS.get(task, ("accuracy",)))[0]
+    first = ((raw.get("evaluation") or {}).get("metrics") or default_metrics(task))[0]
     return policy, policy.resolved_metric(canonical_metric(first))
 
 
 def _metrics_to_score(policy: PromotionPolicy, metric: str, task: str) -> list[str]:
-    from mmp.recipe.metrics import DEFAULT_METRICS
+    from mmp.core.metrics import default_metrics
     from mmp.recipe.promotion import STREAMING_METRICS
 
     names = [metric, *(g.metric for g in policy.guardrails)]
-    names += [m for m in DEFAULT_METRICS.get(task, ()) if m in STREAMING_METRICS]
+    names += [m for m in default_metrics(task) if m in STREAMING_METRICS]
     return list(dict.fromkeys(names))
 
 

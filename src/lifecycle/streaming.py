@@ -31,9 +31,9 @@ _EPS = float.fromhex("0x1.0p-52")  # sklearn's mape guards |y| with float64 eps
 
 def supported(task: str, metrics: list[str]) -> list[str]:
     """`metrics` if each can be streamed for `task`; a one-line error naming the first that cannot."""
-    from mmp.recipe.metrics import METRICS_BY_TASK
+    from mmp.core.metrics import metric_names
 
-    allowed = METRICS_BY_TASK.get(task, ())
+    allowed = metric_names(task)
     if task == "clustering":
         raise MmpError("mmp evaluate needs labels: clustering models cannot be evaluated or promoted")
     for name in metrics:

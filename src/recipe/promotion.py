@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
+from mmp.core.metrics import canonical_metric, get_metric
 from mmp.recipe.base import StrictModel
-from mmp.recipe.metrics import GREATER_IS_BETTER, canonical_metric
 
 # Metrics `mmp evaluate` computes in one streaming pass (sums, confusion matrices, score histograms).
 STREAMING_METRICS = (
@@ -123,4 +123,4 @@ class PromotionPolicy(StrictModel):
 
 
 def greater_is_better(metric: str) -> bool:
-    return GREATER_IS_BETTER[canonical_metric(metric)]
+    return get_metric(metric).greater_is_better
