@@ -1,11 +1,12 @@
 """A private Docker engine and a local stand-in for `python:3.11-slim`, for tests that build real images.
 
 Our machines and CI have the `docker` client but no engine, and no registry is reachable. This
-module follows ../shared/docker-in-ci.md: install Debian's `docker.io` and `mmdebstrap` (root
-only), start a `dockerd` of our own in a temp folder, and build the base image from a Debian
-bookworm rootfs (Python 3.11, the version python:3.11-slim ships) made with mmdebstrap. The rootfs
-tarball is cached under ~/.cache/mmp-docker (or $MMP_DOCKER_CACHE) so later runs skip the ~30 s
-bootstrap. The engine is stopped by its own PID, never by name.
+module follows ../shared/docker-in-ci.md: with Debian's `docker.io` and `mmdebstrap` installed (by
+`.ci/run`, as root; the tests skip without them), start a `dockerd` of our own in a temp folder,
+and build the base image from a Debian bookworm rootfs (Python 3.11, the version python:3.11-slim
+ships) made with mmdebstrap. The rootfs tarball is cached under ~/.cache/mmp-docker (or
+$MMP_DOCKER_CACHE) so later runs skip the ~30 s bootstrap. The engine is stopped by its own PID,
+never by name.
 """
 
 from __future__ import annotations
@@ -49,23 +50,21 @@ def cache_dir() -> Path:
 
 
 def ensure_packages() -> None:
-    """Install dockerd and mmdebstrap from Debian if they are missing (needs root)."""
-    if shutil.which("dockerd") and shutil.which("mmdebstrap"):
-        return
-    if os.geteuid() != 0:
+    """Check for dockerd and mmdebstrap (machine set-up is `.ci/run`'s job, not the tests')."""
+    missing = [
+        p for p, command in zip(PACKAGES, ("dockerd", "mmdebstrap"), strict=True) if not shutil.which(command)
+    ]
+    if missing:
         raise EngineUnavailable(
-            "building images needs dockerd and mmdebstrap; install them as root: "
-            "apt-get install -y --no-install-recommends docker.io mmdebstrap"
+            f"building images needs {' and '.join(missing)}: .ci/run installs them as root "
+            f"(apt-get install -y --no-install-recommends {' '.join(missing)})"
         )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=True)
-        subprocess.run(install, env=env, capture_output=True, check=True)
+    if os.geteuid() != 0:
+        raise EngineUnavailable("a private dockerd and mmdebstrap --mode=root need root")
 
 
 def compose_command() -> list[str] | None:
-    """`docker compose` (v2 plugin) or Debian's `docker-compose`, installed as root if neither is there.
+    """`docker compose` (v2 plugin) or Debian's `docker-compose` (installed by `.ci/run`), if any.
 
     Only `config` is run with it (it validates and resolves a compose file; no engine needed).
     """
@@ -75,12 +74,6 @@ def compose_command() -> list[str] | None:
         and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0
     ):
         return [docker, "compose"]
-    if not shutil.which("docker-compose") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "--no-install-recommends", "docker-compose"]
-        if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
-            subprocess.run(install, env=env, capture_output=True, check=False)
     legacy = shutil.which("docker-compose")
     return [legacy] if legacy else None
 
