@@ -179,20 +179,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-def _rootfs_key() -> str:
-    digest = hashlib.sha256("\n".join(MMDEBSTRAP_ARGS).encode())
+def _rootfs_key(args: tuple[str, ...]) -> str:
+    digest = hashlib.sha256("\n".join(args).encode())
     if APT_SOURCES.is_file():
         digest.update(APT_SOURCES.read_bytes())
     return digest.hexdigest()[:12]
 
 
-def base_rootfs(log: Path) -> Path:
-    """The cached Debian bookworm rootfs tarball with Python 3.11, built once with mmdebstrap."""
-    tarball = cache_dir() / f"python-3.11-bookworm-{_rootfs_key()}.tar"
+def base_rootfs(log: Path, args: tuple[str, ...] = MMDEBSTRAP_ARGS, name: str = "python-3.11") -> Path:
+    """A cached Debian bookworm rootfs tarball (Python 3.11 by default), built once with mmdebstrap."""
+    tarball = cache_dir() / f"{name}-bookworm-{_rootfs_key(args)}.tar"
     if tarball.is_file():
         return tarball
     partial = tarball.with_suffix(".partial.tar")
-    command = ["mmdebstrap", *MMDEBSTRAP_ARGS, str(partial)]
+    command = ["mmdebstrap", *args, str(partial)]
     if APT_SOURCES.is_file():
         command.append(str(APT_SOURCES))  # reuse the host's mirror
     with log.open("wb") as out:
@@ -233,3 +233,67 @@ def ensure_base_image(engine: Engine, work: Path) -> str:
     (context / "Dockerfile").write_text(base_dockerfile(certs), encoding="utf-8")
     engine.docker("build", "-t", BASE_TAG, str(context), timeout=600)
     return BASE_TAG
+
+
+# ---- a stand-in for the official postgres:16 image, from Debian's `postgresql` package ----------
+# Bookworm ships PostgreSQL 15; what the compose stack relies on is the official image's interface,
+# which the entrypoint below reproduces: POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB create the
+# role (password auth over TCP) and database on first start, data in PGDATA, `pg_isready` on PATH,
+# the server running as the `postgres` user.
+POSTGRES_TAG = "postgres:16"
+POSTGRES_RAW_TAG = "local/postgres-raw:bookworm"
+POSTGRES_MMDEBSTRAP_ARGS = (
+    "--variant=minbase",
+    "--mode=root",
+    "--include=postgresql,postgresql-client",
+    '--aptopt=Acquire::Check-Valid-Until "false"',
+    # Debian's package creates a cluster and policy files for its service wrapper: not used here.
+    '--customize-hook=rm -rf "$1"/var/lib/postgresql/15/main "$1"/etc/postgresql/15/main',
+    '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*',
+    "bookworm",
+)
+POSTGRES_ENTRYPOINT = """#!/bin/sh
+# The official image's first-start behaviour: role, password and database from the environment.
+set -eu
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
+    user="${POSTGRES_USER:-postgres}"
+    pwfile="$(mktemp)"
+    printf '%s' "$POSTGRES_PASSWORD" > "$pwfile"
+    initdb -D "$PGDATA" -U "$user" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    rm -f "$pwfile"
+    echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+    pg_ctl -D "$PGDATA" -w -o "-c listen_addresses=''" start >/dev/null
+    db="${POSTGRES_DB:-$user}"
+    if [ "$db" != postgres ]; then createdb -U "$user" "$db"; fi
+    pg_ctl -D "$PGDATA" -w stop >/dev/null
+fi
+exec "$@"
+"""
+POSTGRES_DOCKERFILE = f"""FROM {POSTGRES_RAW_TAG}
+ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
+    PGDATA=/var/lib/postgresql/data LANG=C.UTF-8
+COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+RUN chmod 755 /usr/local/bin/docker-entrypoint.sh \\
+    && install -d -o postgres -g postgres -m 700 /var/lib/postgresql/data \\
+    && install -d -o postgres -g postgres /var/run/postgresql
+USER postgres
+EXPOSE 5432
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["postgres", "-c", "listen_addresses=*"]
+"""
+
+
+def ensure_postgres_image(engine: Engine, work: Path) -> str:
+    """Tag a stand-in for postgres:16 in the engine (rootfs tarball cached like the Python one)."""
+    if engine.has_image(POSTGRES_TAG):
+        return POSTGRES_TAG
+    work.mkdir(parents=True, exist_ok=True)
+    tarball = base_rootfs(work / "mmdebstrap-postgres.log", POSTGRES_MMDEBSTRAP_ARGS, "postgres")
+    engine.docker("import", str(tarball), POSTGRES_RAW_TAG, timeout=600)
+    context = work / "postgres-context"
+    context.mkdir(exist_ok=True)
+    (context / "docker-entrypoint.sh").write_text(POSTGRES_ENTRYPOINT, encoding="utf-8")
+    (context / "Dockerfile").write_text(POSTGRES_DOCKERFILE, encoding="utf-8")
+    engine.docker("build", "-t", POSTGRES_TAG, str(context), timeout=600)
+    return POSTGRES_TAG
