@@ -1,4 +1,7 @@
-"""MLflow plumbing for training: store set-up, parameter flattening, exact requirements, git state."""
+"""MLflow plumbing for training: parameter flattening, exact requirements, git state.
+
+Which store to use is decided by `mmp.core.tracking` (`config.mlflow.store()`), not here.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +10,6 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-from mmp.core.errors import MmpError
-from mmp.core.quiet import quiet_libraries
-from mmp.core.yamlio import redact_url
-from mmp.recipe.config import MlflowSettings
-
-
-def use_tracking(settings: MlflowSettings, experiment: str | None = None) -> str:
-    """Point MLflow at the configured store and experiment; return the experiment id."""
-    import mlflow
-
-    quiet_libraries()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    if settings.registry_uri:
-        mlflow.set_registry_uri(settings.registry_uri)
-    name = experiment or settings.experiment
-    try:
-        client = mlflow.MlflowClient()
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            experiment_id = client.create_experiment(name, artifact_location=settings.artifact_location)
-        else:
-            experiment_id = found.experiment_id
-    except Exception as exc:  # noqa: BLE001 - every store raises its own types
-        raise MmpError(
-            f"cannot open the MLflow store {redact_url(settings.tracking_uri)}: {str(exc).splitlines()[0]}",
-            "check mlflow.tracking_uri in the config",
-        ) from None
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return str(experiment_id)
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -53,10 +26,28 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Import names that differ from their distribution's name, for the estimators recipes use.
+_DISTRIBUTION_OF_MODULE = {"sklearn": "scikit-learn"}
+
+
 def _distribution_of(module: str) -> str | None:
+    """The installed distribution that provides `module`'s top-level package.
+
+    Tries the import name itself first (lightgbm, xgboost, catboost...): one lookup instead of
+    `packages_distributions()`, which reads the file list of every installed distribution (seconds
+    in a large environment). Only a package whose distribution is named differently falls back to it.
+    """
     top = module.split(".")[0]
-    mapping = metadata.packages_distributions()
-    names = mapping.get(top)
+    if top in _DISTRIBUTION_OF_MODULE:
+        return _DISTRIBUTION_OF_MODULE[top]
+    for candidate in dict.fromkeys((top, top.replace("_", "-"))):
+        try:
+            dist = metadata.distribution(candidate)
+        except metadata.PackageNotFoundError:
+            continue
+        if top in (dist.read_text("top_level.txt") or top).split():
+            return str(dist.metadata["Name"])
+    names = metadata.packages_distributions().get(top)
     return names[0] if names else None
 
 

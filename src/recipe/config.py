@@ -9,9 +9,8 @@ from pydantic import Field, field_validator
 
 from mmp.core.errors import MmpError
 from mmp.core.latency import DEFAULT_LATENCY_BUCKETS_S, check_buckets
+from mmp.core.tracking import DEFAULT_TRACKING_URI, TrackingStore
 from mmp.recipe.base import StrictModel
-
-DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 
 
 class MlflowSettings(StrictModel):
@@ -19,8 +18,8 @@ class MlflowSettings(StrictModel):
 
     tracking_uri: str = Field(
         default=DEFAULT_TRACKING_URI,
-        description="MLflow tracking URI. Default: a SQLite store in the working directory "
-        "(MLflow 3 refuses the old ./mlruns file store).",
+        description="MLflow tracking URI. When the config does not set it: MLFLOW_TRACKING_URI, else a "
+        "SQLite store in the working directory (MLflow 3 refuses the old ./mlruns file store).",
     )
     experiment: str = Field(default="mmp", description="Experiment name; created on first use.")
     registry_uri: str | None = Field(default=None, description="Registry URI if not the tracking URI.")
@@ -31,6 +30,12 @@ class MlflowSettings(StrictModel):
     artifact_location: str | None = Field(
         default=None, description="Artifact root for a newly created experiment."
     )
+
+    def store(self) -> TrackingStore:
+        """The MLflow store every command uses: this `tracking_uri` if the config sets one, else
+        MLFLOW_TRACKING_URI, else the local default (see `mmp.core.tracking`)."""
+        configured = self.tracking_uri if "tracking_uri" in self.model_fields_set else None
+        return TrackingStore.resolve(configured, self.registry_uri)
 
 
 class SqlSettings(StrictModel):
@@ -61,6 +66,59 @@ class SqlSettings(StrictModel):
                 f"export {self.uri_env}=postgresql+psycopg://user:password@host/db (any SQLAlchemy URI)",
             )
         return value
+
+
+class PredictionLogSettings(StrictModel):
+    """The server's prediction log (`mmp monitor` reads it): off by default."""
+
+    enabled: bool = Field(default=False, description="Log every scored record (or a sample).")
+    kind: Literal["parquet", "sql"] = Field(
+        default="parquet", description="Parquet files under `path`, or rows of a SQL table."
+    )
+    path: str = Field(
+        default="logs/predictions",
+        description="Log folder for kind=parquet: local, or a URI pyarrow/fsspec knows (s3://...). "
+        "Partitioned by date and model version; each worker writes its own files.",
+    )
+    labels_path: str | None = Field(
+        default=None,
+        description="Where `POST /labels` appends labels (Parquet). Default: a `labels` folder beside "
+        "`path` (kind=parquet), or the table `labels_table` (kind=sql).",
+    )
+    table: str = Field(default="prediction_logs", description="Table for kind=sql (table or schema.table).")
+    labels_table: str = Field(default="prediction_labels", description="Labels table for kind=sql.")
+    uri_env: str = Field(
+        default="MMP_DATABASE_URL",
+        description="Environment variable holding the SQLAlchemy URI for kind=sql.",
+    )
+    sample_rate: float = Field(default=1.0, gt=0, le=1, description="Share of requests logged.")
+    flush_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest time a record waits in memory: after kill -9, at most this much is lost.",
+    )
+    flush_rows: int = Field(default=10_000, gt=0, description="Flush early once this many records wait.")
+    queue_records: int = Field(
+        default=100_000,
+        gt=0,
+        description="Most records waiting to be written; beyond, records are dropped and counted in "
+        "/metrics (mmp_prediction_log_dropped_total), never delaying a request.",
+    )
+
+    @field_validator("uri_env")
+    @classmethod
+    def _a_variable(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError("uri_env names an environment variable, not the URI itself")
+        return value
+
+    def labels_location(self) -> str:
+        """The labels log folder: `labels_path`, else `labels` beside the prediction log folder."""
+        if self.labels_path:
+            return self.labels_path
+        base = self.path.rstrip("/")
+        parent = base.rsplit("/", 1)[0] if "/" in base else "."
+        return f"{parent}/labels"
 
 
 class ServingSettings(StrictModel):
@@ -98,6 +156,10 @@ class ServingSettings(StrictModel):
         min_length=1,
         description="Edges of the request-latency histogram in /metrics, seconds, increasing. Put "
         "your latency targets on edges (the defaults include 0.1 and 0.2) so SLO ratios are exact.",
+    )
+    prediction_log: PredictionLogSettings = Field(
+        default_factory=PredictionLogSettings,
+        description="Log scored records for `mmp monitor` (off by default); see docs/monitoring.md.",
     )
 
     @field_validator("latency_buckets_s")
