@@ -155,6 +155,9 @@ def _run_job(engine: Engine, project: Path, compose: dict[str, Any], job: str, n
     return done.stdout
 
 
+# Its fixtures build the PostgreSQL and MLflow images (the first run also bootstraps the PostgreSQL
+# rootfs, ~1-4 min): pytest-timeout counts set-up, so this test gets more than the default 600 s.
+@pytest.mark.timeout(1500)
 def test_train_job_registers_through_the_server_and_the_api_serves_it(
     built: Built, compose: dict[str, Any], network: str, tracking_server: int, postgres: str
 ) -> None:
