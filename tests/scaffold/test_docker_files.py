@@ -113,7 +113,7 @@ def test_hadolint_finds_no_warning(project: Path, dockerfile: str) -> None:
 def test_compose_stack_structure(project: Path) -> None:
     compose = yaml.safe_load((project / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "mlflow", "api", "train", "batch"}
+    assert set(services) == {"postgres", "mlflow", "api", "train", "batch", "retrain"}
 
     postgres = services["postgres"]
     assert any(v.endswith(":/var/lib/postgresql/data") for v in postgres["volumes"])
@@ -157,7 +157,7 @@ def test_docker_compose_config_accepts_the_file(project: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     resolved = yaml.safe_load(done.stdout)
-    assert set(resolved["services"]) == {"postgres", "mlflow", "api", "train", "batch"}
+    assert set(resolved["services"]) == {"postgres", "mlflow", "api", "train", "batch", "retrain"}
     missing = subprocess.run(
         [*command, "config"],
         cwd=project,
