@@ -160,7 +160,9 @@ def test_docker_compose_config_accepts_the_file(project: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     resolved = yaml.safe_load(done.stdout)
-    assert set(resolved["services"]) == {"postgres", "mlflow", "api", "train", "batch", "retrain", "status"}
+    services = set(resolved["services"])  # Debian's docker-compose 1.x lists other profiles' services too
+    assert services - MONITORING_SERVICES == {"postgres", "mlflow", "api", "train", "batch", "retrain"}
+    assert "status" in services
     missing = subprocess.run(
         [*command, "config"],
         cwd=project,
