@@ -105,7 +105,12 @@ def model_body(pipeline: Any) -> Any:
 def predict(
     pipeline: Any, contract: FeatureContract, X: pd.DataFrame, probabilities: bool = True
 ) -> Predictions:
-    """Call the pipeline once for all rows of `X` (already shaped by `model_input`/`records_frame`)."""
+    """Call the pipeline once for all rows of `X` (already shaped by `model_input`/`records_frame`).
+
+    A classifier's labels and probabilities come from one pass through the preprocessing steps:
+    `Pipeline.predict` and `Pipeline.predict_proba` would each transform `X` again, which is most of
+    the time a small request takes. The results are the same (a pipeline's predict is its final
+    estimator's predict on the transformed input)."""
     import numpy as np
 
     body = model_body(pipeline)
@@ -118,9 +123,18 @@ def predict(
         # An unseen level in a column whose encoder ignores them is accepted by policy (see
         # `conformance`): scikit-learn's per-call warning about it is noise, not news.
         warnings.filterwarnings("ignore", message="Found unknown categories", category=UserWarning)
-        values = body.predict(X)
         proba = None
         if probabilities and contract.task == "classification" and hasattr(body, "predict_proba"):
-            proba = body.predict_proba(X)
+            steps = getattr(body, "steps", None)
+            if steps and len(steps) > 1 and hasattr(steps[-1][1], "predict_proba"):
+                transformed = body[:-1].transform(X)
+                final = steps[-1][1]
+                values = final.predict(transformed)
+                proba = final.predict_proba(transformed)
+            else:
+                values = body.predict(X)
+                proba = body.predict_proba(X)
+        else:
+            values = body.predict(X)
     classes = list(getattr(pipeline, "classes_", [])) or contract.classes
     return Predictions(values=values, probabilities=proba, classes=classes)

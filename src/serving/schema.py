@@ -146,7 +146,7 @@ def example_record(contract: FeatureContract, input_example: pd.DataFrame | None
 
 def _prediction_type(contract: FeatureContract) -> Any:
     if contract.task == "classification" and contract.classes:
-        return Literal[tuple(contract.classes)]  # type: ignore[valid-type]
+        return Literal[tuple(contract.classes)]
     if contract.task == "clustering":
         return int
     return float
