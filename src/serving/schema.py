@@ -211,7 +211,7 @@ def example_record(contract: FeatureContract, input_example: pd.DataFrame | None
 
 def _prediction_type(contract: FeatureContract) -> Any:
     if contract.task == "classification" and contract.classes:
-        return Literal[tuple(contract.classes)]  # type: ignore[valid-type]
+        return Literal[tuple(contract.classes)]
     if contract.task == "clustering":
         return int
     return float
@@ -231,7 +231,7 @@ def build_schemas(
         col = contract.column(name)
         annotation = _base_type(col)
         if col.nullable:
-            annotation = annotation | None  # type: ignore[operator]
+            annotation = annotation | None
         examples = [example[name]] if example.get(name) is not None else None
         info = Field(alias=name, title=name, description=_describe(col), examples=examples)
         fields[f"f{i}"] = (annotation, info)
