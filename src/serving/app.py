@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from mmp.serving.batcher import BatcherStopped, MicroBatcher, timed
 from mmp.serving.errors import REQUEST_ID_KEY, ApiError, error_body, from_validation_errors, openapi_errors
 from mmp.serving.metrics import ServingMetrics
 from mmp.serving.middleware import VERSION_KEY, GuardMiddleware
+from mmp.serving.prediction_logging import Monitoring
 from mmp.serving.runtime import ModelHolder, in_daemon_thread
 from mmp.serving.scorer import ServedModel, UnscorableInput, score_isolating, score_rows
 from mmp.serving.settings import ServeSettings
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mmp.serving")
 
-MODEL_ROUTES = ("/predict", "/predict/batch", "/model")
+MODEL_ROUTES = ("/predict", "/predict/batch", "/model", "/labels")
 KNOWN_ROUTES = frozenset(
     {*MODEL_ROUTES, "/health", "/ready", "/metrics", "/stats", "/docs", "/openapi.json", "/redoc"}
 )
@@ -62,6 +64,7 @@ class _Service:
         self.batcher: MicroBatcher | None = None
         self.score = timed(score_rows, self._observe)
         self.score_batch = timed(score_isolating, self._observe)
+        self.monitoring = Monitoring(settings.prediction_log, self.metrics)
 
     def _observe(self, model: ServedModel, kind: str, rows: int, seconds: float) -> None:
         self.metrics.inference.labels(model.loaded.identity.name, model.label, kind).observe(seconds)
@@ -139,6 +142,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
+        service.monitoring.start()
         if settings.micro_batching:
             service.batcher = MicroBatcher(
                 lambda: service.holder.current,
@@ -161,6 +165,7 @@ def create_app(
             if service.batcher is not None:
                 await service.batcher.stop()
                 service.batcher = None
+            await asyncio.to_thread(service.monitoring.close)
 
     app = FastAPI(
         title="mmp model server",
@@ -342,18 +347,28 @@ def _install_model_routes(app: FastAPI, service: _Service, served: ServedModel) 
     limits = service.settings
 
     async def predict(request: Request, record: Any) -> Response:
+        started = time.perf_counter()
         row = schemas.row(record)
         try:
             result, model = await service.score_one(row)
         except Exception as exc:  # noqa: BLE001 - mapped to the error shape
             raise service.failure(exc, request, ()) from None
         request.scope[VERSION_KEY] = model.label
+        service.monitoring.scored(
+            request.scope.get(REQUEST_ID_KEY, "-"),
+            model,
+            [row],
+            [result],
+            time.perf_counter() - started,
+            False,
+        )
         service.metrics.count_predictions(model.label, [result], classifier)
         return json_response({**result, "model": model.ref()})
 
     async def predict_batch(request: Request, batch: Any) -> Response:
         import anyio
 
+        started = time.perf_counter()
         model = service.model()
         rows = [schemas.row(record) for record in batch.records]
         try:
@@ -363,6 +378,9 @@ def _install_model_routes(app: FastAPI, service: _Service, served: ServedModel) 
         except Exception as exc:  # noqa: BLE001 - mapped to the error shape
             raise service.failure(exc, request, ("records",)) from None
         request.scope[VERSION_KEY] = model.label
+        service.monitoring.scored(
+            request.scope.get(REQUEST_ID_KEY, "-"), model, rows, results, time.perf_counter() - started, True
+        )
         service.metrics.count_predictions(model.label, results, classifier)
         return json_response({"predictions": results, "model": model.ref()})
 
@@ -397,10 +415,23 @@ def _install_model_routes(app: FastAPI, service: _Service, served: ServedModel) 
             }
         )
 
+    async def labels(request: Request) -> Response:
+        import anyio
+
+        model = service.model()
+        request.scope[VERSION_KEY] = model.label
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+        accepted = await anyio.to_thread.run_sync(service.monitoring.accept_labels, model, body)
+        return json_response({"accepted": accepted})
+
     # Real types for FastAPI (this module uses postponed annotations).
     predict.__annotations__ = {"request": Request, "record": schemas.record, "return": Response}
     predict_batch.__annotations__ = {"request": Request, "batch": schemas.batch, "return": Response}
     model_info.__annotations__ = {"request": Request, "return": Response}
+    labels.__annotations__ = {"request": Request, "return": Response}
 
     app.router.routes[:] = [
         r for r in app.router.routes if not (isinstance(r, APIRoute) and r.name.startswith("loading:"))
@@ -434,6 +465,19 @@ def _install_model_routes(app: FastAPI, service: _Service, served: ServedModel) 
         response_model=None,
         tags=["operations"],
         summary="The served model: name, version, run id, task, metrics, trained-at, feature contract",
+    )
+    app.add_api_route(
+        "/labels",
+        labels,
+        methods=["POST"],
+        responses=openapi_errors(*sorted({400, 409, 413, 422, 503, *protected})),
+        response_model=None,
+        tags=["monitoring"],
+        summary="Send ground truth for served predictions (appended to the labels log)",
+        description='Body: `{"labels": [{"request_id": "...", "label": ...}]}`, or entity columns '
+        "(+ `timestamp`) instead of `request_id`. Records of `/predict/batch` have the id "
+        "`<X-Request-ID>/<index>`. Labels must fit the model's target (a known class, or a number); "
+        "needs `serving.prediction_log` enabled (409 otherwise). `mmp monitor --labels` joins them.",
     )
     ident = served.loaded.identity
     app.title = f"mmp · {ident.name}"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from mmp.core.errors import MmpError
 from mmp.core.latency import DEFAULT_LATENCY_BUCKETS_S
-from mmp.recipe.config import ServingSettings
+from mmp.recipe.config import PredictionLogSettings, ServingSettings
 
 SETTINGS_ENV = "MMP_SERVE_SETTINGS"
 DEFAULT_KEYS_ENV = "MMP_API_KEYS"
@@ -55,6 +55,7 @@ class ServeSettings(BaseModel):
     micro_batch_max_size: int = Field(default=32, gt=0)
     micro_batch_max_wait_ms: float = Field(default=2.0, ge=0)
     latency_buckets_s: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_S
+    prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
     log_level: LogLevel = "info"
     access_log: bool = False
     state_dir: str | None = Field(
@@ -78,6 +79,7 @@ class ServeSettings(BaseModel):
             "micro_batch_max_size": serving.micro_batch_max_size,
             "micro_batch_max_wait_ms": serving.micro_batch_max_wait_ms,
             "latency_buckets_s": tuple(serving.latency_buckets_s),
+            "prediction_log": serving.prediction_log,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(model_uri=model_uri, **values)
