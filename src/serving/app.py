@@ -41,6 +41,26 @@ KNOWN_ROUTES = frozenset(
     {*MODEL_ROUTES, "/health", "/ready", "/metrics", "/stats", "/docs", "/openapi.json", "/redoc"}
 )
 PREDICT_ERRORS = (400, 413, 415, 422, 500, 503, 504)
+LABELS_BODY = {
+    "type": "object",
+    "required": ["labels"],
+    "properties": {
+        "labels": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["label"],
+                "properties": {
+                    "request_id": {"type": "string", "description": "X-Request-ID (batch: ID/index)"},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                    "label": {"description": "A class of the model, or a number (regressors)"},
+                },
+                "additionalProperties": {"description": "Entity columns, instead of request_id"},
+            },
+        }
+    },
+}
 STARTUP_FAILURE = 3  # uvicorn's code for "the app could not start": its supervisor then stops
 
 
@@ -473,6 +493,9 @@ def _install_model_routes(app: FastAPI, service: _Service, served: ServedModel) 
         responses=openapi_errors(*sorted({400, 409, 413, 422, 503, *protected})),
         response_model=None,
         tags=["monitoring"],
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": LABELS_BODY}}}
+        },
         summary="Send ground truth for served predictions (appended to the labels log)",
         description='Body: `{"labels": [{"request_id": "...", "label": ...}]}`, or entity columns '
         "(+ `timestamp`) instead of `request_id`. Records of `/predict/batch` have the id "
