@@ -77,13 +77,13 @@ def batch_inference(
 ) -> None:
     """Score a file, folder, glob or SQL query in chunks and write the predictions atomically."""
     from mmp.cli.console import RichProgress, print_json, print_table
-    from mmp.core.model_store import resolve_uri
+    from mmp.core.model_ref import ModelRef
     from mmp.pipelines.batch import BatchJob, run_batch
     from mmp.recipe.loader import load_config
 
     config = load_config(config_path).model
     job = BatchJob(
-        model_uri=resolve_uri(run_id, model_uri),
+        model_uri=ModelRef.from_options(run_id, model_uri).uri,
         data_path=data_path,
         output_path=output_path,
         chunk_rows=chunk_rows,

@@ -26,23 +26,22 @@ def export_model(
     """Export a model with its feature contract to a folder that loads without a tracking server."""
     from mmp.cli.console import print_json, print_table
     from mmp.core import model_store
+    from mmp.core.model_ref import ModelRef
     from mmp.recipe.loader import load_config
 
-    uri = model_store.resolve_uri(run_id, model_uri)
-    settings = load_config(config_path).model.mlflow
-    if settings.registry_uri:
-        import mlflow
-
-        mlflow.set_registry_uri(settings.registry_uri)
-    folder = model_store.export_model(uri, output, settings.tracking_uri, force=force)
-    loaded = model_store.load_model(
-        str(folder.resolve())
-    )  # the copy must load on its own, or the export failed
+    ref = ModelRef.from_options(run_id, model_uri)
+    uri = ref.uri
+    store = load_config(config_path).model.mlflow.store()
+    folder = model_store.export_model(ref, output, store, force=force)
+    # The copy must load on its own, or the export failed.
+    loaded = model_store.load_model(str(folder.resolve()), store)
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     summary = {
         "output": str(folder),
         "source": uri,
         "recipe": loaded.contract.name,
+        "name": loaded.identity.name,
+        "version": loaded.identity.version,
         "task": loaded.contract.task,
         "run_id": loaded.identity.run_id,
         "request_columns": loaded.contract.request_columns,
@@ -55,6 +54,7 @@ def export_model(
         f"Exported {uri} to {folder}",
         [
             ("recipe", summary["recipe"]),
+            ("model", f"{summary['name']}" + (f" v{summary['version']}" if summary["version"] else "")),
             ("task", summary["task"]),
             ("run id", str(summary["run_id"])),
             ("request columns", ", ".join(loaded.contract.request_columns)),

@@ -88,12 +88,12 @@ def monitor(
     Exit code 0: no alert; 3: an alert rule fired (see docs/monitoring.md); 1: an error.
     """
     from mmp.cli.console import RichProgress, print_json, print_table
-    from mmp.core.model_store import resolve_uri
+    from mmp.core.model_ref import ModelRef
     from mmp.monitoring.run import MonitorJob, run_monitor, write_profile
     from mmp.recipe.loader import load_config, load_recipe
 
     config = load_config(config_path).model
-    uri = resolve_uri(run_id, model_uri) if (run_id or model_uri) else None
+    uri = ModelRef.from_options(run_id, model_uri).uri if (run_id or model_uri) else None
     job = MonitorJob(
         data=data,
         model_uri=uri,

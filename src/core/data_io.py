@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from mmp.core.errors import MmpError
-from mmp.core.yamlio import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,15 +66,13 @@ def read_sql(query: str, uri: str) -> pd.DataFrame:
     import pandas as pd
     import sqlalchemy as sa
 
-    try:
-        engine = sa.create_engine(uri)
-    except Exception as exc:  # noqa: BLE001 - bad URIs raise many types
-        raise MmpError(f"invalid database URI {redact_url(uri)}: {exc}") from None
+    from mmp.core.sql import create_engine, sql_error
+
+    engine = create_engine(uri)
     try:
         with engine.connect() as conn:
             return pd.read_sql_query(sa.text(query), conn)
     except sa.exc.SQLAlchemyError as exc:
-        message = redact_url(str(exc).splitlines()[0])
-        raise MmpError(f"SQL query failed: {message}", "check the query and the connection") from None
+        raise sql_error(exc, "SQL query failed") from None
     finally:
         engine.dispose()

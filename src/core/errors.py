@@ -23,6 +23,13 @@ class MmpError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name: safe on any exception
+    (some stores raise exceptions with an empty message)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 class MissingExtraError(MmpError):
     """An optional dependency is not installed; the hint is the command that adds its extra to
     this installation (a checkout, a local wheel or the package index: `mmp.core.installation`)."""

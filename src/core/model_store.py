@@ -1,35 +1,45 @@
-"""Find, load and export trained mmp models, wherever they live.
+"""Load and export trained mmp models, wherever they live.
 
-Serving and batch scoring both load through here: a run id, `runs:/...`, `models:/NAME/VERSION`,
-`models:/NAME@ALIAS`, a `models:/m-...` logged-model id, or a local exported folder. The feature
-contract and metrics travel inside the model's MLmodel metadata, so no tracking server is needed
-once a model is exported.
+Which model a URI means is decided by `mmp.core.model_ref` (parse once, resolve once); which MLflow
+store to ask by `mmp.core.tracking`. This module only downloads the resolved model, reads its typed
+metadata (`mmp.core.model_metadata`) and builds the identity every surface reports. The feature
+contract travels inside the model's MLmodel metadata, so no tracking server is needed once a model
+is exported.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
-import re
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from mmp.core.contract import FeatureContract
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
+from mmp.core.model_metadata import METADATA_KEY, ModelMetadata
+from mmp.core.model_ref import MODEL_ARTIFACT, ModelRef, ModelSource, ResolvedModel
 from mmp.core.quiet import quiet_libraries
+from mmp.core.staged import StagedFolder, sweep_stale_partials
+from mmp.core.tracking import TRACKING_HINT, TrackingStore
 from mmp.core.yamlio import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
 
-METADATA_KEY = "mmp"
-MODEL_ARTIFACT = "model"
-_ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
-_VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
+__all__ = [
+    "METADATA_KEY",
+    "MODEL_ARTIFACT",
+    "LoadedModel",
+    "ModelIdentity",
+    "as_resolved",
+    "export_model",
+    "load_model",
+]
+
+ModelLike: TypeAlias = str | ModelRef | ResolvedModel
+StoreLike: TypeAlias = TrackingStore | str | None
 
 
 @dataclass(frozen=True)
@@ -51,144 +61,115 @@ class ModelIdentity:
 
 @dataclass
 class LoadedModel:
-    """A ready-to-call scikit-learn pipeline with its contract and identity."""
+    """A ready-to-call scikit-learn pipeline with its contract, metadata and identity."""
 
     pipeline: Any
     contract: FeatureContract
     identity: ModelIdentity
     input_example: pd.DataFrame | None
     path: Path
+    metadata: ModelMetadata | None = None
 
 
-def resolve_uri(run_id: str | None = None, model_uri: str | None = None) -> str:
-    """One model URI from `--run-id` or `--model-uri`; exactly one must be given."""
-    if bool(run_id) == bool(model_uri):
-        raise MmpError(
-            "give exactly one of --run-id and --model-uri",
-            "e.g. --run-id 3f2a... or --model-uri models:/churn@champion",
-        )
-    if run_id:
-        return f"runs:/{run_id}/{MODEL_ARTIFACT}"
-    assert model_uri is not None
-    if "://" not in model_uri and ":/" not in model_uri:
-        folder = Path(model_uri)
-        if not (folder / "MLmodel").is_file():
-            raise MmpError(
-                f"no model at {model_uri}: expected a folder with an MLmodel file",
-                "pass a runs:/ or models:/ URI, or a folder made by mmp export-model",
-            )
-        return str(folder.resolve())
-    return model_uri
+def as_store(store: StoreLike) -> TrackingStore:
+    """A `TrackingStore` from a store, a bare tracking URI, or None (the environment's rule)."""
+    if isinstance(store, TrackingStore):
+        return store
+    return TrackingStore.resolve(store)
 
 
-def version_of(uri: str) -> tuple[str | None, str | None]:
-    """(registered name, version) a registry URI points at now; (None, None) for other URIs."""
+def as_resolved(model: ModelLike, store: StoreLike = None) -> ResolvedModel:
+    """Parse (if needed) and resolve (if needed) a model reference against `store`."""
+    if isinstance(model, ResolvedModel):
+        return model
+    ref = model if isinstance(model, ModelRef) else ModelRef.parse(model)
+    return ref.resolve(as_store(store))
+
+
+def _download(resolved: ResolvedModel, store: TrackingStore, dst: Path | None = None) -> Path:
     import mlflow
 
-    alias = _ALIAS.match(uri)
-    if alias:
-        client = mlflow.MlflowClient()
-        try:
-            mv = client.get_model_version_by_alias(alias["name"], alias["alias"])
-        except mlflow.exceptions.MlflowException as exc:
-            raise MmpError(
-                f"cannot resolve {uri}: {str(exc).splitlines()[0]}",
-                "check the registered model name and alias (mlflow models list)",
-            ) from None
-        return alias["name"], str(mv.version)
-    pinned = _VERSION.match(uri)
-    if pinned:
-        return pinned["name"], pinned["version"]
-    return None, None
-
-
-def _download(uri: str, dst: Path | None = None) -> Path:
-    import mlflow
-
-    if Path(uri).is_dir():
-        return Path(uri)
+    if resolved.ref.kind == "folder":
+        return Path(resolved.artifact_uri)
+    # The resolved artifact location, never a models:/ URI: MLflow resolves those with the
+    # process-wide registry URI, whatever tracking_uri is passed here.
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst) if dst else None)
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=resolved.artifact_uri,
+                dst_path=str(dst) if dst else None,
+                tracking_uri=store.tracking_uri,
+                registry_uri=store.registry_uri,
+            )
     except Exception as exc:  # noqa: BLE001 - stores raise many types
         raise MmpError(
-            f"cannot load model {redact_url(uri)}: {str(exc).splitlines()[0]}",
-            "check the run id / model URI and the tracking URI (--config-path or MLFLOW_TRACKING_URI)",
+            f"cannot load model {redact_url(resolved.uri)} from {store.display}: "
+            f"{redact_url(first_line(exc))}",
+            TRACKING_HINT,
         ) from None
     return Path(local)
 
 
-def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
-    """Download (once) and load a model and its contract; a registry alias is pinned to its version."""
+def load_model(model: ModelLike, store: StoreLike = None) -> LoadedModel:
+    """Resolve (once), download and load a model and its contract.
+
+    `model` is a URI, a `ModelRef` or an already `ResolvedModel` (then nothing is asked of the
+    registry again); `store` a `TrackingStore`, a tracking URI, or None for the environment's rule.
+    """
     import mlflow
     from mlflow.models import Model
 
     quiet_libraries()
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    registered_name, version = version_of(uri)
-    pinned = f"models:/{registered_name}/{version}" if registered_name else uri
-    path = _download(pinned)
+    tracking = as_store(store)
+    resolved = as_resolved(model, tracking)
+    path = _download(resolved, tracking)
+    where = redact_url(resolved.ref.uri)
     try:
         mlmodel = Model.load(str(path))
     except Exception as exc:  # noqa: BLE001
-        raise MmpError(f"{uri} is not an MLflow model: {exc}") from None
-    meta = (mlmodel.metadata or {}).get(METADATA_KEY)
-    if not meta or "feature_contract" not in meta:
-        raise MmpError(
-            f"{uri} was not trained by mmp (its MLmodel has no feature contract)",
-            "train it with mmp train, or serve it with mlflow models serve",
-        )
-    contract = FeatureContract.model_validate(meta["feature_contract"])
+        raise MmpError(f"{where} is not an MLflow model: {first_line(exc)}") from None
+    meta = ModelMetadata.from_mlmodel(mlmodel.metadata, where)
     pipeline = mlflow.sklearn.load_model(str(path))
     try:
         example = mlmodel.load_input_example(str(path))
     except Exception:  # noqa: BLE001 - an example is a nicety, never a reason to fail
         example = None
     identity = ModelIdentity(
-        name=registered_name or meta.get("recipe_name", contract.name),
-        version=version,
-        run_id=mlmodel.run_id,
-        model_uri=uri,
-        resolved_uri=pinned,
-        task=contract.task,
-        trained_at=meta.get("trained_at"),
-        metrics=dict(meta.get("metrics", {})),
+        name=resolved.name or meta.recipe_name,
+        version=resolved.version,
+        run_id=resolved.run_id or mlmodel.run_id,
+        model_uri=resolved.ref.uri,
+        resolved_uri=resolved.uri,
+        task=meta.feature_contract.task,
+        trained_at=meta.trained_at,
+        metrics=dict(meta.metrics),
     )
-    return LoadedModel(pipeline, contract, identity, example, path)
+    return LoadedModel(pipeline, meta.feature_contract, identity, example, path, meta)
 
 
-def export_model(uri: str, output: str | Path, tracking_uri: str | None = None, force: bool = False) -> Path:
-    """Copy a model to a self-contained local folder, atomically (a temp folder renamed at the end)."""
-    import mlflow
+def export_model(model: ModelLike, output: str | Path, store: StoreLike = None, force: bool = False) -> Path:
+    """Copy a model to a self-contained local folder that appears whole or not at all.
 
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
+    The folder also records where it came from (`mmp_source.json`: registered name, version, run),
+    so serving or scoring the copy reports the same identity as the registry version it was made from.
+    """
+    tracking = as_store(store)
     target = Path(output)
+    sweep_stale_partials(target)
     occupied = target.is_file() or (target.is_dir() and any(target.iterdir()))
     if occupied and not force:
         raise MmpError(f"{target} already exists", "pass --force to replace it")
-    registered_name, version = version_of(uri)
-    pinned = f"models:/{registered_name}/{version}" if registered_name else uri
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent)).resolve()
-    try:
-        local = _download(pinned, staging)
+    resolved = as_resolved(model, tracking)
+    with StagedFolder(target) as staged:
+        local = _download(resolved, tracking, staged.path)
         if not (local / "MLmodel").is_file():
-            raise MmpError(f"{uri} is not an MLflow model (no MLmodel file)")
-        if local.resolve() != staging.resolve():
+            raise MmpError(f"{redact_url(resolved.ref.uri)} is not an MLflow model (no MLmodel file)")
+        if resolved.ref.kind == "folder":  # a copy of a copy: never move the source's files
+            shutil.copytree(local, staged.path, dirs_exist_ok=True)
+        elif local.resolve() != staged.path.resolve():
             for item in local.iterdir():
-                shutil.move(str(item), staging / item.name)
+                shutil.move(str(item), staged.path / item.name)
             shutil.rmtree(local, ignore_errors=True)
-        # mkdtemp makes a private (0700) folder; an exported model is read by other users, e.g. the
-        # non-root user of a container image, so give it the permissions a plain mkdir would.
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        ModelSource.of(resolved).write(staged.path)
+        staged.commit()
     return target

@@ -19,6 +19,7 @@ from mmp.monitoring.profile import PROFILE_FILE, ReferenceProfile
 
 if TYPE_CHECKING:
     from mmp.core.model_store import LoadedModel
+    from mmp.core.tracking import TrackingStore
     from mmp.recipe.config import MlflowSettings
     from mmp.recipe.monitoring import Monitoring
 
@@ -69,11 +70,8 @@ def run_monitor(
             raise MmpError(f"output folder does not exist: {Path(target).parent}", "create it first")
     loaded = None
     with progress.step("Loading the reference"):
-        if job.model_uri and mlflow_settings is not None:
-            import mlflow
-
-            mlflow.set_tracking_uri(mlflow_settings.tracking_uri)
-        profile, loaded = reference_for(job)
+        store = mlflow_settings.store() if mlflow_settings is not None else None
+        profile, loaded = reference_for(job, store)
         if job.settings is not None:
             profile = profile.model_copy(update={"settings": job.settings})
     dataset = open_dataset(job.data, "--data")
@@ -108,20 +106,24 @@ def run_monitor(
     return outcome
 
 
-def reference_for(job: MonitorJob) -> tuple[ReferenceProfile, LoadedModel | None]:
-    """The profile from a file, from data (`--reference`), or from the model that carries one."""
-    from mmp.core.model_store import load_model, resolve_uri
+def reference_for(
+    job: MonitorJob, store: TrackingStore | None = None
+) -> tuple[ReferenceProfile, LoadedModel | None]:
+    """The profile from a file, from data (`--reference`), or from the model that carries one.
+
+    `store` is the MLflow store to find the model in (None: MLFLOW_TRACKING_URI, else the default)."""
+    from mmp.core.model_store import load_model
 
     if job.reference_profile:
         profile = ReferenceProfile.read(job.reference_profile)
-        loaded = load_model(resolve_uri(model_uri=job.model_uri)) if job.model_uri else None
+        loaded = load_model(job.model_uri, store) if job.model_uri else None
         return profile, loaded
     if not job.model_uri:
         raise MmpError(
             "mmp monitor needs a model (--model-uri) or a reference profile (--reference-profile)",
             "e.g. mmp monitor -m models:/churn@champion --data logs/predictions/",
         )
-    loaded = load_model(resolve_uri(model_uri=job.model_uri))
+    loaded = load_model(job.model_uri, store)
     if job.reference_data:
         return profile_from_data(loaded, job.reference_data, job.settings), loaded
     from mmp.monitoring.profile import profile_from_model
@@ -188,15 +190,14 @@ def log_to_mlflow(
     """One MLflow run per monitoring job; each window's scores are metrics at its time (step = window)."""
     import time
 
-    import mlflow
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric, RunStatus
 
-    from mmp.core.quiet import quiet_libraries
+    from mmp.core.tracking import TrackingStore
 
-    quiet_libraries()
-    if settings is not None:
-        mlflow.set_tracking_uri(settings.tracking_uri)
-        mlflow.set_experiment(settings.experiment)
+    store = settings.store() if settings is not None else TrackingStore.resolve(None)
+    experiment = settings.experiment if settings is not None else "mmp"
+    experiment_id = store.experiment_id(experiment, settings.artifact_location if settings else None)
+    client = store.client()
     tags = {
         "mmp.kind": "monitor",
         "mmp.monitor.status": document["status"],
@@ -212,7 +213,9 @@ def log_to_mlflow(
             }
         )
     batch: list[Metric] = []
-    with mlflow.start_run(run_name=f"monitor-{document['model']['name']}", tags=tags) as run:
+    run = client.create_run(experiment_id, run_name=f"monitor-{document['model']['name']}", tags=tags)
+    status = RunStatus.to_string(RunStatus.FAILED)
+    try:
         for step, window in enumerate(document["windows"]):
             metrics: dict[str, float] = {"rows": window["rows"], "drift_share": window["drift_share"]}
             metrics["alerts"] = len(window["alerts"])
@@ -235,13 +238,14 @@ def log_to_mlflow(
                 timestamp = int(datetime.fromisoformat(when).timestamp() * 1000)
             stamp = timestamp if timestamp is not None else int(time.time() * 1000)
             batch += [Metric(key, float(value), stamp, step) for key, value in metrics.items()]
-        client = mlflow.MlflowClient()
         for start in range(0, len(batch), 1000):  # MLflow's log_batch limit
             client.log_batch(run.info.run_id, metrics=batch[start : start + 1000])
-        mlflow.log_dict(document, "monitor_report.json")
+        client.log_dict(run.info.run_id, document, "monitor_report.json")
         run_id = run.info.run_id
+        status = RunStatus.to_string(RunStatus.FINISHED)
+    finally:
+        client.set_terminated(run.info.run_id, status)
     if loaded is not None and loaded.identity.version:
-        client = mlflow.MlflowClient()
         client.set_model_version_tag(
             loaded.identity.name, loaded.identity.version, "mmp.monitor.last_run", run_id
         )

@@ -1,4 +1,7 @@
-"""MLflow plumbing for training: store set-up, parameter flattening, exact requirements, git state."""
+"""MLflow plumbing for training: parameter flattening, exact requirements, git state.
+
+Which store to use is decided by `mmp.core.tracking` (`config.mlflow.store()`), not here.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +10,6 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-from mmp.core.errors import MmpError
-from mmp.core.quiet import quiet_libraries
-from mmp.core.yamlio import redact_url
-from mmp.recipe.config import MlflowSettings
-
-
-def use_tracking(settings: MlflowSettings, experiment: str | None = None) -> str:
-    """Point MLflow at the configured store and experiment; return the experiment id."""
-    import mlflow
-
-    quiet_libraries()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    if settings.registry_uri:
-        mlflow.set_registry_uri(settings.registry_uri)
-    name = experiment or settings.experiment
-    try:
-        client = mlflow.MlflowClient()
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            experiment_id = client.create_experiment(name, artifact_location=settings.artifact_location)
-        else:
-            experiment_id = found.experiment_id
-    except Exception as exc:  # noqa: BLE001 - every store raises its own types
-        raise MmpError(
-            f"cannot open the MLflow store {redact_url(settings.tracking_uri)}: {str(exc).splitlines()[0]}",
-            "check mlflow.tracking_uri in the config",
-        ) from None
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return str(experiment_id)
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

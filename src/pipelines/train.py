@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mmp.core.contract import CONTRACT_FILE
+from mmp.core.model_metadata import METADATA_FORMAT, ModelMetadata
 from mmp.core.progress import NullProgress, Progress
 from mmp.core.yamlio import redact, redact_url
 from mmp.monitoring.profile import PROFILE_FILE, training_profile
@@ -24,7 +25,7 @@ from mmp.pipelines.build import build_pipeline
 from mmp.pipelines.contract_builder import build_contract
 from mmp.pipelines.evaluate import evaluate
 from mmp.pipelines.prepare import Prepared, prepare
-from mmp.pipelines.tracking import exact_requirements, flatten, git_commit, use_tracking
+from mmp.pipelines.tracking import exact_requirements, flatten, git_commit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from mmp.recipe.models import Recipe
 
 MODEL_NAME = "model"
-METADATA_KEY = "mmp"
 
 
 @dataclass
@@ -142,7 +142,8 @@ def _log(
     from mmp.pipelines import artifact_transformers
 
     settings = config.model.mlflow
-    experiment_id = use_tracking(settings)
+    store = settings.store()
+    experiment_id = store.experiment_id(settings.experiment, settings.artifact_location)
     columns = prepared.columns
     contract = build_contract(spec.name, spec.task, prepared.frame, columns, _classes(pipeline, spec.task))
     example = _input_example(prepared.splits.train[columns.model_input])
@@ -158,18 +159,16 @@ def _log(
         contract, spec.monitoring, prepared.splits.train, prepared.splits.validation, pipeline
     )
     # ---
-    model_metadata = {
-        METADATA_KEY: {
-            "format_version": 1,
-            "mmp_version": __version__,
-            "recipe_name": spec.name,
-            "task": spec.task,
-            "trained_at": trained_at,
-            "metrics": metrics,
-            "feature_contract": contract.model_dump(mode="json"),
-            "reference_profile": profile.model_dump(mode="json"),
-        }
-    }
+    model_metadata = ModelMetadata(
+        format_version=METADATA_FORMAT,
+        mmp_version=__version__,
+        recipe_name=spec.name,
+        task=spec.task,
+        trained_at=trained_at,
+        metrics=metrics,
+        feature_contract=contract,
+        reference_profile=profile.model_dump(mode="json"),
+    ).to_mlmodel()
     tags = {
         "mmp.recipe": spec.name,
         "mmp.task": spec.task,
@@ -195,7 +194,9 @@ def _log(
     )
     # Ship the in-artifact transformers by value: the model must load where mmp is not installed.
     cloudpickle.register_pickle_by_value(artifact_transformers)
-    with mlflow.start_run(run_name=spec.name, tags=tags) as run:
+    # MLflow's log_model has no client form: the fluent calls run inside the store's scope, which
+    # restores the process-wide MLflow state afterwards (see TrackingStore.fluent).
+    with store.fluent(), mlflow.start_run(experiment_id=experiment_id, run_name=spec.name, tags=tags) as run:
         mlflow.log_params({k: _param(v) for k, v in params.items()})
         mlflow.log_metrics({**metrics, "fit_seconds": fit_seconds})
         info = mlflow.sklearn.log_model(
@@ -228,14 +229,15 @@ def _log(
         experiment_id=experiment_id,
         model_uri=info.model_uri,
         run_model_uri=f"runs:/{run_id}/{MODEL_NAME}",
-        tracking_uri=redact_url(settings.tracking_uri),
+        tracking_uri=store.display,
         metrics=metrics,
         rows={name: len(frame) for name, frame in prepared.splits.named().items()},
         duration_s=0.0,
     )
     name = register_as or settings.registered_model_name
     if name:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+        with store.fluent(), quiet[0], quiet[1]:
             version = mlflow.register_model(info.model_uri, name)
         result.registered_model, result.registered_version = name, str(version.version)
     return result

@@ -9,9 +9,8 @@ from pydantic import Field, field_validator
 
 from mmp.core.errors import MmpError
 from mmp.core.latency import DEFAULT_LATENCY_BUCKETS_S, check_buckets
+from mmp.core.tracking import DEFAULT_TRACKING_URI, TrackingStore
 from mmp.recipe.base import StrictModel
-
-DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 
 
 class MlflowSettings(StrictModel):
@@ -19,8 +18,8 @@ class MlflowSettings(StrictModel):
 
     tracking_uri: str = Field(
         default=DEFAULT_TRACKING_URI,
-        description="MLflow tracking URI. Default: a SQLite store in the working directory "
-        "(MLflow 3 refuses the old ./mlruns file store).",
+        description="MLflow tracking URI. When the config does not set it: MLFLOW_TRACKING_URI, else a "
+        "SQLite store in the working directory (MLflow 3 refuses the old ./mlruns file store).",
     )
     experiment: str = Field(default="mmp", description="Experiment name; created on first use.")
     registry_uri: str | None = Field(default=None, description="Registry URI if not the tracking URI.")
@@ -31,6 +30,12 @@ class MlflowSettings(StrictModel):
     artifact_location: str | None = Field(
         default=None, description="Artifact root for a newly created experiment."
     )
+
+    def store(self) -> TrackingStore:
+        """The MLflow store every command uses: this `tracking_uri` if the config sets one, else
+        MLFLOW_TRACKING_URI, else the local default (see `mmp.core.tracking`)."""
+        configured = self.tracking_uri if "tracking_uri" in self.model_fields_set else None
+        return TrackingStore.resolve(configured, self.registry_uri)
 
 
 class SqlSettings(StrictModel):

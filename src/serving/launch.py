@@ -6,12 +6,11 @@ folder that really holds a model, a known log level. Everything else is checked 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from mmp.core.errors import MmpError
-from mmp.core.model_store import resolve_uri
+from mmp.core.model_ref import ModelRef
 from mmp.recipe.loader import load_config
 from mmp.serving.settings import ServeSettings
 
@@ -21,20 +20,19 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 def settings_from_options(
     run_id: str | None, model_uri: str | None, config_path: Path | None, **overrides: Any
 ) -> ServeSettings:
-    """Config file defaults, overridden by every option given. The tracking URI is the config's when
-    a config is given, else MLFLOW_TRACKING_URI, else the local default."""
+    """Config file defaults, overridden by every option given. The MLflow store follows the one
+    tracking rule (`MlflowSettings.store`): the config's tracking_uri, else MLFLOW_TRACKING_URI,
+    else the local default."""
     level = overrides.get("log_level")
     if level is not None and level not in LOG_LEVELS:
         raise MmpError(f"unknown log level {level!r}", f"use one of {', '.join(LOG_LEVELS)}")
-    uri = resolve_uri(run_id, model_uri)
+    uri = ModelRef.from_options(run_id, model_uri).uri
     config = load_config(config_path).model
-    tracking = config.mlflow.tracking_uri
-    if config_path is None and os.environ.get("MLFLOW_TRACKING_URI"):
-        tracking = os.environ["MLFLOW_TRACKING_URI"]
+    store = config.mlflow.store()
     return ServeSettings.from_config(
         config.serving,
         model_uri=uri,
-        tracking_uri=tracking,
-        registry_uri=config.mlflow.registry_uri,
+        tracking_uri=store.tracking_uri,
+        registry_uri=store.registry_uri,
         **overrides,
     )

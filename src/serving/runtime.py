@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from mmp.core.errors import MmpError
-from mmp.core.model_store import LoadedModel, load_model, version_of
+from mmp.core.model_ref import ModelRef, ResolvedModel
+from mmp.core.model_store import LoadedModel, load_model
+from mmp.core.tracking import TrackingStore
 from mmp.core.yamlio import redact_url
 from mmp.serving.metrics import ServingMetrics
 from mmp.serving.scorer import ServedModel, serve_model, warm_up
@@ -26,8 +26,6 @@ from mmp.serving.settings import ServeSettings
 
 logger = logging.getLogger("mmp.serving")
 
-_ALIAS = re.compile(r"^models:/[^/@]+@[^/]+$")
-_LATEST = re.compile(r"^models:/(?P<name>[^/@]+)/latest$")
 MAX_RETRY_S = 600.0
 
 T = TypeVar("T")
@@ -51,46 +49,21 @@ class ModelHolder:
         self.state: State = "loading"
         self.error: str | None = None
         self._failed: dict[str, tuple[int, float]] = {}  # version -> (failures, retry after)
+        self.ref = ModelRef.parse(settings.model_uri)
+        self.store = TrackingStore.resolve(settings.tracking_uri, settings.registry_uri)
 
     @property
     def follows_alias(self) -> bool:
         """True for `models:/NAME@ALIAS` and `models:/NAME/latest`: both can move to a new version."""
-        uri = self.settings.model_uri
-        return bool(_ALIAS.match(uri) or _LATEST.match(uri))
+        return self.ref.follows
 
-    def _resolve(self) -> tuple[str | None, str | None]:
-        """(registered name, version) the served URI points at now."""
-        latest = _LATEST.match(self.settings.model_uri)
-        if latest is None:
-            return version_of(self.settings.model_uri)
-        import mlflow
+    def _resolve(self) -> ResolvedModel:
+        """The exact model the served URI points at now (one registry call for an alias or latest)."""
+        return self.ref.resolve(self.store)
 
-        name = latest["name"]
-        found = mlflow.MlflowClient().search_model_versions(
-            f"name = '{name}'", max_results=1, order_by=["version_number DESC"]
-        )
-        if not found:
-            raise MmpError(
-                f"registered model {name} has no versions", "register one with mmp train --register-as"
-            )
-        return name, str(found[0].version)
-
-    def _load(self, name: str | None, version: str | None) -> LoadedModel:
-        """Load a pinned version, keeping the URI the user asked for (an alias or `latest`) as its name."""
-        if name is None or version is None:
-            return load_model(self.settings.model_uri, self.settings.tracking_uri)
-        loaded = load_model(f"models:/{name}/{version}", self.settings.tracking_uri)
-        return dataclasses.replace(
-            loaded, identity=dataclasses.replace(loaded.identity, model_uri=self.settings.model_uri)
-        )
-
-    def _use_tracking(self) -> None:
-        import mlflow
-
-        if self.settings.tracking_uri:
-            mlflow.set_tracking_uri(self.settings.tracking_uri)
-        if self.settings.registry_uri:
-            mlflow.set_registry_uri(self.settings.registry_uri)
+    def _load(self, resolved: ResolvedModel) -> LoadedModel:
+        """Load a pinned model; its identity keeps the URI the user asked for (an alias or `latest`)."""
+        return load_model(resolved, self.store)
 
     def _prepare(self, loaded: LoadedModel) -> ServedModel:
         served = serve_model(loaded, self.settings.max_batch_records)
@@ -107,10 +80,7 @@ class ModelHolder:
         """Load, warm and publish the model; on failure record the error and re-raise it."""
         started = time.perf_counter()
         try:
-            if self.settings.tracking_uri or self.settings.registry_uri:
-                self._use_tracking()
-            pinned = self._resolve() if _LATEST.match(self.settings.model_uri) else (None, None)
-            served = self._prepare(self._load(*pinned))
+            served = self._prepare(self._load(self._resolve()))
         except BaseException as exc:
             self.state, self.error = "failed", describe_error(exc)
             self.metrics.model_events.labels("load_failed", "").inc()
@@ -144,8 +114,8 @@ class ModelHolder:
         if current is None or not self.follows_alias:
             return "unchanged"
         try:
-            self._use_tracking()
-            name, version = self._resolve()
+            resolved = self._resolve()
+            version = resolved.version
         except Exception as exc:  # noqa: BLE001 - a registry hiccup must never stop serving
             logger.warning("cannot resolve %s: %s", self.settings.model_uri, describe_error(exc))
             return "unresolved"
@@ -155,7 +125,7 @@ class ModelHolder:
         if time.monotonic() < retry_after:
             return "skipped"
         try:
-            served = self._prepare(self._load(name, version))
+            served = self._prepare(self._load(resolved))
             if served.schemas.signature != current.schemas.signature:
                 raise MmpError(
                     "its request schema differs from the one being served",

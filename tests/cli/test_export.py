@@ -105,7 +105,7 @@ def test_unknown_run_is_one_line_and_leaves_nothing_behind(
         "--run-id", "0" * 32, "--config-path", str(config), "--output", str(tmp_path / "out" / "model")
     )
     assert isinstance(result.exception, MmpError)
-    assert "cannot load model" in result.exception.message
+    assert f"no run {'0' * 32}" in result.exception.message
     leftovers = list((tmp_path / "out").iterdir()) if (tmp_path / "out").exists() else []
     assert leftovers == [], "a failed export leaves no partial folder"
 

@@ -17,12 +17,15 @@ from tests.conftest import TrainedExample
 
 @pytest.mark.slow
 def test_training_writes_a_plain_json_profile_that_monitor_uses(
-    trained: dict[str, TrainedExample], tmp_path: Path
+    trained: dict[str, TrainedExample], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     example = trained["breast_cancer"]
-    mlflow.set_tracking_uri(example.tracking_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", example.tracking_uri)  # the tracking rule, no config
     local = mlflow.artifacts.download_artifacts(
-        run_id=example.run_id, artifact_path=PROFILE_FILE, dst_path=str(tmp_path)
+        run_id=example.run_id,
+        artifact_path=PROFILE_FILE,
+        dst_path=str(tmp_path),
+        tracking_uri=example.tracking_uri,
     )
     raw = json.loads(Path(local).read_text())  # readable without mmp
     assert raw["kind"] == "mmp.reference_profile"
@@ -42,10 +45,10 @@ def test_training_writes_a_plain_json_profile_that_monitor_uses(
 
 @pytest.mark.slow
 def test_a_model_without_a_profile_gets_one_from_reference_data(
-    trained: dict[str, TrainedExample], tmp_path: Path
+    trained: dict[str, TrainedExample], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     example = trained["diabetes"]
-    mlflow.set_tracking_uri(example.tracking_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", example.tracking_uri)  # the tracking rule, no config
     job = MonitorJob(
         data=str(example.data_path), model_uri=example.registered_uri, reference_data=str(example.data_path)
     )

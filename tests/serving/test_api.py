@@ -208,19 +208,20 @@ def test_every_kind_of_model_source_is_served(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from mmp.core.model_store import export_model, resolve_uri
+    from mmp.core.model_ref import ModelRef
+    from mmp.core.model_store import export_model
     from mmp.serving.app import create_app
     from mmp.serving.settings import ServeSettings
 
     example = trained["diabetes"]
     uri = {
-        "run": resolve_uri(run_id=example.run_id),
+        "run": ModelRef.from_options(run_id=example.run_id).uri,
         "logged_model": example.model_uri,
         "exported_folder": None,
     }[source]
     if uri is None:
         folder = export_model(example.registered_uri, tmp_path / "exported", example.tracking_uri)
-        uri = resolve_uri(model_uri=str(folder))
+        uri = ModelRef.from_options(model_uri=str(folder)).uri
     settings = ServeSettings(
         model_uri=uri, tracking_uri=None if source == "exported_folder" else example.tracking_uri
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,12 +46,13 @@ def input_fingerprint(spec: InputSpec) -> dict[str, Any]:
 
 def log_batch_run(config: Config, result: BatchResult, fingerprint: dict[str, Any]) -> str:
     """Log the job to the config's MLflow experiment; return the run id."""
-    import mlflow
+    from mlflow.entities import Metric, Param, RunStatus
 
     from mmp import __version__
-    from mmp.pipelines.tracking import use_tracking
 
-    use_tracking(config.mlflow)
+    store = config.mlflow.store()
+    experiment_id = store.experiment_id(config.mlflow.experiment, config.mlflow.artifact_location)
+    client = store.client()
     model = result.model
     tags = {
         "mmp.kind": "batch-inference",
@@ -81,12 +83,22 @@ def log_batch_run(config: Config, result: BatchResult, fingerprint: dict[str, An
         "scoring_s": result.scoring_s,
         "rows_per_s": result.rows_per_s,
     }
-    with mlflow.start_run(run_name=f"batch-{model.get('name')}", tags=tags) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics(metrics)
+    run = client.create_run(experiment_id, run_name=f"batch-{model.get('name')}", tags=tags)
+    run_id = str(run.info.run_id)
+    status = RunStatus.to_string(RunStatus.FAILED)
+    try:
+        now = int(time.time() * 1000)
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            params=[Param(k, str(v)) for k, v in params.items()],
+        )
         with tempfile.TemporaryDirectory() as tmp:
             summary = Path(tmp) / "batch_summary.json"
             payload = {**result.to_dict(), "input_fingerprint": fingerprint}
             summary.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-            mlflow.log_artifact(str(summary))
-        return str(run.info.run_id)
+            client.log_artifact(run_id, str(summary))
+        status = RunStatus.to_string(RunStatus.FINISHED)
+    finally:
+        client.set_terminated(run_id, status)
+    return run_id

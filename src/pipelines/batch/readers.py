@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from mmp.core.errors import MmpError
-from mmp.core.yamlio import redact_url
 from mmp.pipelines.batch.checks import require_columns
 from mmp.pipelines.batch.locations import FileInput, InputSpec, SqlInput
 
@@ -290,13 +289,10 @@ def _select(table: pa.Table, wanted: list[str]) -> pa.Table:
 def _sql_stream(spec: SqlInput, wanted: list[str], chunk_rows: int) -> Stream:
     import sqlalchemy as sa
 
+    from mmp.core.sql import create_engine
     from mmp.recipe.config import SqlSettings
 
-    uri = SqlSettings(uri_env=spec.uri_env).uri()
-    try:
-        engine = sa.create_engine(uri)
-    except Exception as exc:  # noqa: BLE001 - bad URIs raise many types
-        raise MmpError(f"invalid database URI {redact_url(uri)}: {exc}") from None
+    engine = create_engine(SqlSettings(uri_env=spec.uri_env).uri())
     try:
         conn = engine.connect()
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
@@ -346,5 +342,6 @@ def _rows_to_table(rows: list[Any], positions: list[int], names: list[str]) -> p
 
 
 def _sql_error(exc: Exception) -> MmpError:
-    message = redact_url(str(exc).splitlines()[0])
-    return MmpError(f"SQL query failed: {message}", "check the query and the connection")
+    from mmp.core.sql import sql_error
+
+    return sql_error(exc, "SQL query failed")

@@ -153,7 +153,7 @@ def load_scorer(the_plan: Plan, config: Config, progress: Progress) -> tuple[Chu
 
     job = the_plan.job
     with progress.step("Loading model"):
-        loaded = load_model(job.model_uri, config.mlflow.tracking_uri)
+        loaded = load_model(job.model_uri, config.mlflow.store())
     scorer = ChunkScorer(
         pipeline=loaded.pipeline,
         contract=loaded.contract,

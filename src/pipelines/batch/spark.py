@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmp.core.errors import MmpError, import_optional
+from mmp.core.staged import partial_name
 from mmp.core.yamlio import redact_url
-from mmp.pipelines.batch.atomic import partial_name
 from mmp.pipelines.batch.locations import FileInput, FileOutput
 from mmp.pipelines.batch.scorer import IDENTITY_COLUMNS, PREDICTION
 

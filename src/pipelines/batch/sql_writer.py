@@ -16,7 +16,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from mmp.core.errors import MmpError
-from mmp.core.yamlio import redact_url
+from mmp.core.sql import create_engine, sql_error
 from mmp.pipelines.batch.locations import SqlOutput
 from mmp.recipe.config import SqlSettings
 
@@ -28,25 +28,7 @@ MAX_IDENTIFIER = 63  # PostgreSQL's limit; SQLite has none
 
 def connect(uri_env: str) -> Any:
     """An engine for the URI in `uri_env`; SQLite gets real transactions around DDL too."""
-    import sqlalchemy as sa
-
-    uri = SqlSettings(uri_env=uri_env).uri()
-    try:
-        engine = sa.create_engine(uri)
-    except Exception as exc:  # noqa: BLE001 - bad URIs raise many types
-        raise MmpError(f"invalid database URI {redact_url(uri)}: {exc}") from None
-    if engine.dialect.name == "sqlite":
-        # pysqlite only opens a transaction before INSERT/UPDATE/DELETE, so CREATE TABLE would
-        # commit at once; take over transaction control (SQLAlchemy's documented recipe).
-        @sa.event.listens_for(engine, "connect")
-        def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-
-        @sa.event.listens_for(engine, "begin")
-        def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
-
-    return engine
+    return create_engine(SqlSettings(uri_env=uri_env).uri(), transactional_ddl=True)
 
 
 def _split(name: str) -> tuple[str | None, str]:
@@ -180,5 +162,4 @@ class SqlWriter:
 
 
 def _error(exc: Exception) -> MmpError:
-    message = redact_url(str(exc).splitlines()[0])
-    return MmpError(f"writing the SQL output failed: {message}", "check the table name and the connection")
+    return sql_error(exc, "writing the SQL output failed", "check the table name and the connection")

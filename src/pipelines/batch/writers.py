@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mmp.core.errors import MmpError
-from mmp.pipelines.batch.atomic import AtomicFile, sweep_stale_partials
+from mmp.core.staged import AtomicFile, sweep_stale_partials
 from mmp.pipelines.batch.locations import FileOutput
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mmp.core.errors import MmpError
-from mmp.pipelines.batch.atomic import PARTIAL_MARK, AtomicFile, sweep_stale_partials
+from mmp.core.staged import PARTIAL_MARK, AtomicFile, sweep_stale_partials
 from tests.pipelines.batch.conftest import Batch, leftovers, read_output
 
 

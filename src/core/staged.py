@@ -1,6 +1,12 @@
-"""Files that appear whole or not at all.
+"""Outputs that appear whole or not at all: one staged-output protocol for files, folders, tables.
 
-An output is written to an anonymous file (Linux `O_TMPFILE`: it has no name, so even `kill -9`
+Every output mmp writes (a batch file, a Spark or exported-model folder, a SQL table) is staged and
+then published with the same two calls: `commit()` makes it visible under its real name in one
+step, `abort()` (or leaving the `with` block without committing, or the process dying) leaves no
+trace and the previous output untouched. `Staged` names that protocol; `AtomicFile` and
+`StagedFolder` implement it here, `mmp.pipelines.batch.sql_writer.SqlWriter` for tables.
+
+A file is written to an anonymous file (Linux `O_TMPFILE`: it has no name, so even `kill -9`
 leaves nothing behind) and given its real name only when the job succeeds. Where the filesystem
 cannot make anonymous files, a hidden `.NAME.mmp-partial-PID-XXXX` file is used instead; it is
 removed on any Python-level failure (error, Ctrl-C, SIGTERM), and a later run sweeps the ones a
@@ -15,12 +21,21 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import BinaryIO, Protocol
 
 from mmp.core.errors import MmpError
 
 PARTIAL_MARK = ".mmp-partial-"
 _NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT}
+
+
+class Staged(Protocol):
+    """An output being built out of sight: `commit()` publishes it, `abort()` drops it."""
+
+    def commit(self) -> object: ...
+
+    def abort(self) -> None: ...
 
 
 def partial_name(target: Path) -> str:
@@ -179,3 +194,57 @@ def _unwritable(target: Path, exc: OSError) -> MmpError:
         f"cannot write {target}: {exc.strerror or exc}",
         "check that the output folder exists and is writable",
     )
+
+
+class StagedFolder:
+    """A folder built under a hidden partial name beside `target` and renamed into place on `commit()`.
+
+    With `create=False` the staging path is only reserved (for writers such as Spark that refuse an
+    existing folder). An old output at `target` (file or folder) is replaced only at commit. Use it
+    as a context manager: leaving the block without `commit()` aborts.
+    """
+
+    def __init__(self, target: Path, create: bool = True) -> None:
+        self.target = target
+        directory = target.parent if str(target.parent) else Path(".")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / partial_name(target)
+        self._done = False
+        if create:
+            try:
+                self.path.mkdir()  # plain mkdir: the umask's permissions, readable by other users
+            except OSError as exc:
+                raise _unwritable(target, exc) from None
+
+    def commit(self) -> Path:
+        """Rename the finished folder into place; an old output is moved aside first, then removed."""
+        assert not self._done
+        old = None
+        if self.target.exists() or self.target.is_symlink():
+            old = self.target.parent / partial_name(self.target)
+            self.target.rename(old)
+        self.path.rename(self.target)
+        self._done = True
+        if old is not None:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    old.unlink()
+        _fsync_dir(self.target.parent if str(self.target.parent) else Path("."))
+        return self.target
+
+    def abort(self) -> None:
+        """Remove the staging folder; safe to call twice."""
+        if self._done:
+            return
+        self._done = True
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> StagedFolder:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.abort()
