@@ -69,15 +69,20 @@ def test_in_process_log_labels_and_a_full_queue_counted(
 
 
 def test_two_workers_a_hot_reload_and_sigterm_lose_nothing(
-    trained: dict[str, TrainedExample], session_store: tuple[str, Path], tmp_path: Path
+    trained: dict[str, TrainedExample],
+    session_store: tuple[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tracking_uri, _ = session_store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)  # the tracking rule, for run_monitor below
     example = trained["diabetes"]
     client = mlflow.MlflowClient(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
     name = "diabetes_logged"
-    v1 = mlflow.register_model(example.model_uri, name).version
-    v2 = mlflow.register_model(example.model_uri, name).version
+    source = client.get_model_version(example.name, "1").source
+    client.create_registered_model(name)
+    v1 = client.create_model_version(name, source).version
+    v2 = client.create_model_version(name, source).version
     client.set_registered_model_alias(name, "champion", v1)
     log_dir, labels_dir = tmp_path / "log", tmp_path / "labels"
     config = tmp_path / "config.yaml"
