@@ -206,8 +206,16 @@ def summarise(
     states: dict[int | None, WindowState] = {}
     try:
         # little read-ahead: memory stays one or two batches, whatever the size of the log
-        batches = dataset.to_batches(
-            columns=columns, batch_size=batch_rows, batch_readahead=1, fragment_readahead=1
+        batches = (
+            batch
+            for fragment in dataset.get_fragments()
+            for batch in fragment.to_batches(
+                schema=dataset.schema,
+                columns=columns,
+                batch_size=batch_rows,
+                batch_readahead=1,
+                fragment_readahead=1,
+            )
         )
         for batch in batches:
             if batch.num_rows == 0:
