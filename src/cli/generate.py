@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mmp.cli.init import Task, ask, can_prompt, choose
+from mmp.cli.init import ask, can_prompt, choose
 from mmp.cli.options import ConfigPath, JsonOutput
+from mmp.core.tasks import Task
 
 if TYPE_CHECKING:
     from mmp.recipe.config import SqlSettings
@@ -195,12 +196,7 @@ def _report_recipe(
 
 
 def _tasks() -> dict[str, str]:
-    return {
-        "classification": "predict a class (text, true/false, a few whole numbers)",
-        "regression": "predict a number",
-        "timeseries": "predict a number over time (temporal split, calendar features)",
-        "clustering": "group rows into segments (no target)",
-    }
+    return {task.value: task.summary for task in Task}
 
 
 def _column_or_none(answer: str, columns: list[str]) -> str:

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
 import typer
 
 from mmp.cli.options import JsonOutput
+from mmp.core.tasks import Task
 
 T = TypeVar("T")
-
-
-class Task(StrEnum):
-    classification = "classification"
-    regression = "regression"
-    timeseries = "timeseries"
-    clustering = "clustering"
 
 
 def stdin_is_tty() -> bool:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mmp.core.tasks import Task
+
 ColumnRole = Literal["entity", "feature", "timestamp", "target"]
 ColumnType = Literal["integer", "number", "boolean", "string", "datetime"]
 CONTRACT_FORMAT = 1
@@ -48,7 +50,7 @@ class FeatureContract(BaseModel):
 
     format_version: int = CONTRACT_FORMAT
     name: str = Field(description="The recipe name.")
-    task: Literal["classification", "regression", "timeseries", "clustering"]
+    task: Task
     target_column: str | None
     classes: list[Any] | None = Field(default=None, description="Class labels, for classifiers.")
     columns: list[ColumnContract]

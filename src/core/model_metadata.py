@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mmp.core.contract import CONTRACT_FILE, FeatureContract
 from mmp.core.errors import MmpError
+from mmp.core.tasks import Task
 
 METADATA_KEY = "mmp"
 METADATA_FORMAT = 1
@@ -30,7 +31,7 @@ class ModelMetadata(BaseModel):
     format_version: int = Field(default=1, description="Layout version of this block.")
     mmp_version: str | None = Field(default=None, description="mmp version that trained the model.")
     recipe_name: str = Field(description="The recipe's name: the model's name until it is registered.")
-    task: str
+    task: Task = Field(description="What the model predicts (mmp.core.tasks).")
     trained_at: str | None = Field(default=None, description="ISO 8601 UTC time the model was logged.")
     metrics: dict[str, float] = Field(default_factory=dict)
     feature_contract: FeatureContract = Field(description="What the model expects (inline copy).")

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 _SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?keys?|credential|private[_-]?key)$", re.I)
@@ -93,7 +93,7 @@ def parse_yaml(text: str, source: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or first_line(exc)
         raise MmpError(f"{source}{where}: invalid YAML: {problem}", "fix the YAML syntax") from None
 
 

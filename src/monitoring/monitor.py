@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 from mmp.monitoring import drift
 from mmp.monitoring.profile import (
     CONFIDENCE,
@@ -239,7 +239,7 @@ def summarise(
             if on_rows is not None:
                 on_rows(batch.num_rows)
     except (OSError, pa.ArrowInvalid) as exc:
-        raise MmpError(f"{where}: cannot read: {str(exc).splitlines()[0]}", "check the files") from None
+        raise MmpError(f"{where}: cannot read: {first_line(exc)}", "check the files") from None
     return states
 
 
@@ -264,7 +264,7 @@ def summarise_batch(batch: pa.RecordBatch, p: Plan, start: int | None, where: st
             state.columns[name] = count(bins, batch.column(name))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError, ValueError) as exc:
             raise MmpError(
-                f"{where}: column '{name}' cannot be read as {bins.kind}: {str(exc).splitlines()[0]}",
+                f"{where}: column '{name}' cannot be read as {bins.kind}: {first_line(exc)}",
                 "the data's types must match the model's contract",
             ) from None
     names = batch.schema.names

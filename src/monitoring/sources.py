@@ -11,7 +11,7 @@ import glob
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -35,7 +35,7 @@ def open_dataset(source: str, what: str = "--data") -> ds.Dataset:
         try:
             return ds.dataset(source, format=fmt, partitioning="hive")
         except (OSError, ValueError) as exc:
-            raise MmpError(f"{what}: cannot open {source}: {str(exc).splitlines()[0]}") from None
+            raise MmpError(f"{what}: cannot open {source}: {first_line(exc)}") from None
     if any(ch in source for ch in "*?["):
         files = sorted(glob.glob(source, recursive=True))
         if not files:
@@ -79,6 +79,4 @@ def _dataset(files: list[str], fmt: str, what: str, source: str, root: str | Non
         partitioning = ds.HivePartitioning.discover(infer_dictionary=False) if root else None
         return ds.dataset(files, format=file_format, partitioning=partitioning, partition_base_dir=root)
     except (OSError, ValueError) as exc:
-        raise MmpError(
-            f"{what}: cannot read {source}: {str(exc).splitlines()[0]}", "check the files"
-        ) from None
+        raise MmpError(f"{what}: cannot read {source}: {first_line(exc)}", "check the files") from None

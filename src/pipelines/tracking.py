@@ -26,10 +26,28 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Import names that differ from their distribution's name, for the estimators recipes use.
+_DISTRIBUTION_OF_MODULE = {"sklearn": "scikit-learn"}
+
+
 def _distribution_of(module: str) -> str | None:
+    """The installed distribution that provides `module`'s top-level package.
+
+    Tries the import name itself first (lightgbm, xgboost, catboost...): one lookup instead of
+    `packages_distributions()`, which reads the file list of every installed distribution (seconds
+    in a large environment). Only a package whose distribution is named differently falls back to it.
+    """
     top = module.split(".")[0]
-    mapping = metadata.packages_distributions()
-    names = mapping.get(top)
+    if top in _DISTRIBUTION_OF_MODULE:
+        return _DISTRIBUTION_OF_MODULE[top]
+    for candidate in dict.fromkeys((top, top.replace("_", "-"))):
+        try:
+            dist = metadata.distribution(candidate)
+        except metadata.PackageNotFoundError:
+            continue
+        if top in (dist.read_text("top_level.txt") or top).split():
+            return str(dist.metadata["Name"])
+    names = metadata.packages_distributions().get(top)
     return names[0] if names else None
 
 

@@ -171,7 +171,7 @@ def _log(
     ).to_mlmodel()
     tags = {
         "mmp.recipe": spec.name,
-        "mmp.task": spec.task,
+        "mmp.task": spec.task.value,
         "mmp.version": __version__,
         "mmp.data.sha256": data_print["sha256"],
         # From the redacted tree: metadata filled from ${VARS} keeps the expression, not the value.
@@ -183,7 +183,7 @@ def _log(
     params = flatten(
         redact(
             {
-                "task": spec.task,
+                "task": spec.task.value,
                 "seed": spec.seed,
                 "model": spec.model.model_dump(mode="json"),
                 "split": {**spec.data.split.model_dump(mode="json"), "strategy": spec.split_strategy},

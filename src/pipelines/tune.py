@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mmp.core.errors import MmpError, import_optional
+from mmp.core.errors import MmpError, first_line, import_optional
+from mmp.core.metrics import get_metric, metrics_for
 from mmp.core.progress import NullProgress, Progress
 from mmp.pipelines.build import build_pipeline
 from mmp.pipelines.evaluate import evaluate
-from mmp.recipe.metrics import GREATER_IS_BETTER
 
 if TYPE_CHECKING:
     from mmp.pipelines.prepare import Prepared
@@ -53,8 +53,7 @@ def tune(recipe: Recipe, prepared: Prepared, progress: Progress | None = None) -
     spec = recipe.model.tuning
     assert spec is not None
     progress = progress or NullProgress()
-    metric = recipe.tuning_metric
-    greater = GREATER_IS_BETTER[metric]
+    metric = get_metric(recipe.tuning_metric, recipe.task)
     columns = prepared.columns
     train, validation = prepared.splits.train, prepared.splits.validation
     y = train[columns.target] if columns.target else None
@@ -65,24 +64,28 @@ def tune(recipe: Recipe, prepared: Prepared, progress: Progress | None = None) -
             pipeline = build_pipeline(with_hyperparameters(recipe, params), columns)
             pipeline.fit(train[columns.model_input], y)
         except (TypeError, ValueError) as exc:  # the estimator rejected a value drawn from the space
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise MmpError(
-                f"model.tuning: trial {trial.number} with {params} failed: {first_line}",
+                f"model.tuning: trial {trial.number} with {params} failed: {first_line(exc)}",
                 "narrow model.tuning.search_space to values the estimator accepts",
             ) from exc
-        scores = evaluate(pipeline, validation, columns.model_input, columns.target, recipe.task, [metric])
-        if metric not in scores:
+        scores = evaluate(
+            pipeline, validation, columns.model_input, columns.target, recipe.task, [metric.name]
+        )
+        if metric.name not in scores:
+            needing_proba = [m.name for m in metrics_for(recipe.task) if m.needs_proba]
             raise MmpError(
-                f"model.tuning.metric: '{metric}' cannot be computed for {recipe.model.class_path} "
+                f"model.tuning.metric: '{metric.name}' cannot be computed for {recipe.model.class_path} "
                 "on the validation split",
-                "choose another metric (roc_auc and log_loss need predict_proba)",
+                f"choose another metric ({' and '.join(needing_proba)} need predict_proba)"
+                if needing_proba
+                else "choose another metric",
             )
-        return scores[metric]
+        return scores[metric.name]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=recipe.seed)
-    study = optuna.create_study(direction="maximize" if greater else "minimize", sampler=sampler)
-    with progress.step(f"Tuning ({spec.n_trials} trials, {metric})", total=spec.n_trials) as advance:
+    study = optuna.create_study(direction=metric.direction, sampler=sampler)
+    with progress.step(f"Tuning ({spec.n_trials} trials, {metric.name})", total=spec.n_trials) as advance:
         study.optimize(
             objective,
             n_trials=spec.n_trials,
@@ -92,7 +95,7 @@ def tune(recipe: Recipe, prepared: Prepared, progress: Progress | None = None) -
         )
     trials = [{"number": t.number, "value": t.value, "state": t.state.name, **t.params} for t in study.trials]
     return TuningResult(
-        metric=metric,
+        metric=metric.name,
         direction=study.direction.name.lower(),
         best_value=float(study.best_value),
         best_params=dict(study.best_params),

@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from mmp.core import metrics as registry
 from mmp.core.suggest import did_you_mean
+from mmp.core.tasks import Task
 from mmp.recipe.base import StrictModel
 from mmp.recipe.components import TRANSFORMERS, check_params, import_class
-from mmp.recipe.metrics import DEFAULT_METRICS, METRICS_BY_TASK, Task, canonical_metric
 from mmp.recipe.monitoring import Monitoring
 
 CalendarFeature = Literal[
@@ -298,7 +299,9 @@ class Recipe(StrictModel):
     """What to train: the task, the estimator, the data and its interface, splits, preprocessing."""
 
     name: str = Field(description="Recipe name: the MLflow run name and the model's default name.")
-    task: Task = Field(description="classification, regression, timeseries or clustering.")
+    task: Task = Field(
+        description="What the model does: " + "; ".join(f"`{t}`: {t.summary}" for t in Task) + "."
+    )
     seed: int = Field(default=42, description="Seed for splits and estimators: same seed, same metrics.")
     model: ModelSpec = Field(description="The estimator and its hyperparameters.")
     data: DataSpec = Field(description="Data source, column roles and split.")
@@ -323,9 +326,9 @@ class Recipe(StrictModel):
     @model_validator(mode="after")
     def _task_rules(self) -> Recipe:
         di = self.data.data_interface
-        if self.task == "clustering":
+        if not self.task.has_target:
             if di.target_column is not None:
-                raise ValueError("clustering recipes have no target_column")
+                raise ValueError(f"{self.task} recipes have no target_column")
         elif di.target_column is None:
             raise ValueError(f"data.data_interface.target_column is required for {self.task}")
         if self.task == "timeseries" and di.timestamp_column is None:
@@ -343,20 +346,20 @@ class Recipe(StrictModel):
         return self
 
     def _check_metrics(self) -> None:
-        allowed = METRICS_BY_TASK[self.task]
+        allowed = registry.metric_names(self.task)
         tuning = self.model.tuning
         if tuning is not None:
             if self.data.split.validation <= 0:
                 raise ValueError(
                     "model.tuning scores trials on the validation split: set data.split.validation > 0"
                 )
-            if tuning.metric is not None and canonical_metric(tuning.metric) not in allowed:
+            if tuning.metric is not None and registry.canonical_metric(tuning.metric) not in allowed:
                 raise ValueError(
                     f"model.tuning.metric: '{tuning.metric}' does not fit a {self.task} task"
                     f"{did_you_mean(tuning.metric, allowed)}; choose from {', '.join(allowed)}"
                 )
         for name in self.evaluation.metrics or []:
-            if canonical_metric(name) not in allowed:
+            if registry.canonical_metric(name) not in allowed:
                 raise ValueError(
                     f"evaluation.metrics: '{name}' does not fit a {self.task} task"
                     f"{did_you_mean(name, allowed)}; choose from {', '.join(allowed)}"
@@ -365,13 +368,8 @@ class Recipe(StrictModel):
     def _check_estimator_kind(self) -> None:
         estimator = import_class(self.model.class_path)
         kind = _estimator_kind(estimator)
-        expected = {
-            "classification": "classifier",
-            "regression": "regressor",
-            "timeseries": "regressor",
-        }
-        want = expected.get(self.task)
-        if want and kind and kind != want:
+        want = self.task.estimator_kind
+        if kind and kind != want:
             raise ValueError(
                 f"model.class_path: {estimator.__name__} is a {kind}, but the task {self.task} needs a {want}"
             )
@@ -387,13 +385,13 @@ class Recipe(StrictModel):
         """The canonical metric tuning optimises: never an alias, so it cannot silently score 0."""
         tuning = self.model.tuning
         chosen = tuning.metric if tuning and tuning.metric else self.metric_names[0]
-        return canonical_metric(chosen)
+        return registry.canonical_metric(chosen)
 
     @property
     def metric_names(self) -> list[str]:
         """The canonical metric names to compute, de-duplicated, in recipe order."""
-        names = self.evaluation.metrics or list(DEFAULT_METRICS[self.task])
-        return list(dict.fromkeys(canonical_metric(n) for n in names))
+        names = self.evaluation.metrics or list(registry.default_metrics(self.task))
+        return list(dict.fromkeys(registry.canonical_metric(n) for n in names))
 
 
 class DataSpec(StrictModel):

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import types
 import typing
+from enum import Enum
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from mmp.core.metrics import METRICS, default_metrics, metric_names
+from mmp.core.tasks import Task
 from mmp.recipe.components import TRANSFORMERS
 from mmp.recipe.config import Config
-from mmp.recipe.metrics import ALIASES, DEFAULT_METRICS, METRICS_BY_TASK
 from mmp.recipe.models import Recipe
 
 
@@ -23,6 +25,8 @@ def _type_name(annotation: Any) -> str:
     args = typing.get_args(annotation)
     if origin is Literal:
         return " \\| ".join(f"`{a}`" for a in args)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return " \\| ".join(f"`{m.value}`" for m in annotation)
     if origin in (Union, types.UnionType):
         return " \\| ".join(_type_name(a) for a in args)
     if origin is list:
@@ -70,7 +74,7 @@ def _nested(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _section(model: type[BaseModel]) -> list[str]:
-    doc = (model.__doc__ or "").strip().splitlines()[0]
+    doc = next(iter((model.__doc__ or "").strip().splitlines()), "")
     lines = [
         f"## {model.__name__}",
         "",
@@ -99,6 +103,9 @@ def render(root: type[BaseModel], title: str, intro: list[str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+_NEEDS = {"labels": "predictions", "proba": "`predict_proba`", "features": "features"}
+
+
 def recipe_reference() -> str:
     intro = [
         "A recipe says *what* to train. Unknown keys are errors (with a suggestion), every value is "
@@ -109,12 +116,19 @@ def recipe_reference() -> str:
         "",
         "| task | metrics | default |",
         "|---|---|---|",
-        *(
-            f"| {task} | {', '.join(names)} | {', '.join(DEFAULT_METRICS[task])} |"
-            for task, names in METRICS_BY_TASK.items()
-        ),
+        *(f"| {t} | {', '.join(metric_names(t))} | {', '.join(default_metrics(t))} |" for t in Task),
         "",
-        "Aliases: " + ", ".join(f"`{a}` → `{c}`" for a, c in sorted(ALIASES.items())) + ".",
+        "### Metrics",
+        "",
+        "Names are case-insensitive; an alias scores exactly its canonical metric.",
+        "",
+        "| metric | aliases | better | needs | description |",
+        "|---|---|---|---|---|",
+        *(
+            f"| `{m.name}` | {', '.join(f'`{a}`' for a in m.aliases) or '-'} | "
+            f"{'higher' if m.greater_is_better else 'lower'} | {_NEEDS[m.needs]} | {m.description} |"
+            for m in METRICS.values()
+        ),
         "",
         "### Preprocessing step types",
         "",

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-TASKS = ("classification", "regression", "timeseries", "clustering")
+from mmp.core.tasks import Task
 
 
 @dataclass(frozen=True)
 class TaskExample:
     """One task's example recipe and sample data."""
 
-    task: str
+    task: Task
     recipe_name: str
     summary: str  # one line for prompts and the project README
     data_file: str  # file name under data/
@@ -44,33 +44,33 @@ class TaskExample:
         return {self.recipe_template: self.recipe_path, self.data_path: self.data_path}
 
 
-EXAMPLES: dict[str, TaskExample] = {
-    "classification": TaskExample(
-        task="classification",
+EXAMPLES: dict[Task, TaskExample] = {
+    Task.classification: TaskExample(
+        task=Task.classification,
         recipe_name="breast_cancer",
         summary="is a tumour benign or malignant? (random forest, scikit-learn's breast-cancer set)",
         data_file="breast_cancer.csv",
         target="diagnosis",
         entity_columns=("patient_id",),
     ),
-    "regression": TaskExample(
-        task="regression",
+    Task.regression: TaskExample(
+        task=Task.regression,
         recipe_name="diabetes",
         summary="disease progression after one year (gradient boosting, scikit-learn's diabetes set)",
         data_file="diabetes.csv",
         target="disease_progression",
         entity_columns=("patient_id",),
     ),
-    "timeseries": TaskExample(
-        task="timeseries",
+    Task.timeseries: TaskExample(
+        task=Task.timeseries,
         recipe_name="retail_sell_through",
         summary="weekly units sold per store and SKU (temporal split, calendar features)",
         data_file="retail_sell_through.csv",
         target="units_sold",
         entity_columns=("store_id", "sku"),
     ),
-    "clustering": TaskExample(
-        task="clustering",
+    Task.clustering: TaskExample(
+        task=Task.clustering,
         recipe_name="cell_segments",
         summary="group tumour cell measurements into segments (k-means, no target)",
         data_file="cell_measurements.csv",

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from mmp.core.errors import MmpError
-from mmp.scaffold.examples import EXAMPLES, TASKS, TaskExample, per_task_templates, sample_record
+from mmp.core.tasks import TASKS
+from mmp.scaffold.examples import EXAMPLES, TaskExample, per_task_templates, sample_record
 from mmp.scaffold.names import ProjectNames, project_names
 from mmp.scaffold.render import TEMPLATE_ROOT, RenderedFile, render_tree
 from mmp.scaffold.wheel import ship_mmp_wheel

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mmp.core.errors import MmpError
+from mmp.core.metrics import default_metrics
 from mmp.core.suggest import did_you_mean
-from mmp.recipe.metrics import DEFAULT_METRICS
 
 if TYPE_CHECKING:
     from mmp.recipe.models import Recipe
@@ -210,7 +210,7 @@ def recipe_document(choices: RecipeChoices) -> dict[str, Any]:
                 {"type": "one_hot_encoder"},
             ],
         },
-        "evaluation": {"metrics": list(DEFAULT_METRICS[choices.task])},
+        "evaluation": {"metrics": list(default_metrics(choices.task))},
     }
 
 

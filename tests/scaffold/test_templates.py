@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from mmp.core.errors import MmpError
+from mmp.core.tasks import TASKS
 from mmp.recipe.loader import load_config, load_recipe
-from mmp.scaffold.examples import EXAMPLES, TASKS, sample_record
+from mmp.scaffold.examples import EXAMPLES, sample_record
 from mmp.scaffold.names import project_names
 from mmp.scaffold.project import create_project, mmp_requirement, project_context, render_project
 from mmp.scaffold.render import TEMPLATE_ROOT, environment, render_template, template_paths

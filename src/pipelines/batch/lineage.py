@@ -18,7 +18,7 @@ from mmp.core.yamlio import redact_url
 from mmp.pipelines.batch.locations import FileInput, InputSpec
 
 if TYPE_CHECKING:
-    from mmp.pipelines.batch.runner import BatchResult
+    from mmp.pipelines.batch.job import BatchResult
     from mmp.recipe.config import Config
 
 FINGERPRINT_BLOCK = 1 << 20

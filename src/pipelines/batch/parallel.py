@@ -4,7 +4,9 @@ The main process reads and writes; N spawned workers each hold one copy of the s
 whole chunks. Results are taken in submission order, and at most two chunks per worker are in
 flight, so memory stays at a few chunks whatever the input size.
 
-Workers start *before* the model is loaded (`WorkerPool.start`), importing pandas, pyarrow and
+The pool is loky's `ProcessPoolExecutor` (vendored in joblib, a scikit-learn dependency): fresh
+interpreters like multiprocessing's "spawn", and a public way to kill the workers on an error or an
+interrupt. Workers start *before* the model is loaded (`WorkerPool.start`), importing pandas, pyarrow and
 scikit-learn while the main process downloads the model; the pickled scorer then reaches them
 through an anonymous memory file (Linux memfd, read via /proc/PID/fd), which vanishes with the
 job even on `kill -9`. Where there is no memfd, workers start after the model loads and receive
@@ -62,13 +64,13 @@ class WorkerPool:
         return pool
 
     def _spawn(self, payload: bytes | None) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        # loky (shipped with scikit-learn's joblib) starts fresh interpreters like "spawn" and, unlike
+        # concurrent.futures, can kill its workers through its public API (`kill_workers=True`).
+        from joblib.externals.loky import ProcessPoolExecutor
 
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
             initargs=(payload, os.getpid(), threads),
         )
@@ -107,15 +109,7 @@ class WorkerPool:
             if wait:
                 self._pool.shutdown(wait=True)
             else:
-                # concurrent.futures has no public handle on its processes; terminate them directly.
-                processes = list((getattr(self._pool, "_processes", None) or {}).values())
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                for process in processes:
-                    with contextlib.suppress(Exception):
-                        process.terminate()
-                for process in processes:
-                    with contextlib.suppress(Exception):
-                        process.join(timeout=5)
+                self._pool.shutdown(wait=True, kill_workers=True)
             self._pool = None
         if self._memfd is not None:
             os.close(self._memfd)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 from mmp.pipelines.batch.checks import require_columns
 from mmp.pipelines.batch.locations import FileInput, InputSpec, SqlInput
 
@@ -195,7 +195,7 @@ def _read_errors(file: Path) -> Iterator[None]:
     try:
         yield
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        message = str(exc).splitlines()[0]
+        message = first_line(exc)
         raise MmpError(f"cannot read {file}: {message}", "fix the file, or use --on-error skip") from None
     except OSError as exc:
         raise MmpError(f"cannot read {file}: {exc}") from None

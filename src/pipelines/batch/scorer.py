@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from mmp.core.contract import ColumnContract, FeatureContract
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 from mmp.core.scoring import Predictions, model_input, predict
 from mmp.pipelines.batch.checks import Problems, arrow_type, coerce
 
@@ -177,7 +177,9 @@ class ChunkScorer:
                 parts.append(predict(self.pipeline, self.contract, X.iloc[start:stop], self.probabilities))
                 return None
             except Exception as exc:  # noqa: BLE001 - any model error is the row's (or the model's) fault
-                message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                message = (
+                    f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
+                )
                 if stop - start == 1:
                     refused[start] = message
                     return message if len(refused) >= limit else None

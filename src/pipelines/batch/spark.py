@@ -11,25 +11,24 @@ UDF returns `predict()` only), and rejects are identified by their entity values
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmp.core.errors import MmpError, import_optional
-from mmp.core.staged import partial_name
+from mmp.core.errors import MmpError, first_line, import_optional
+from mmp.core.staged import StagedFolder
 from mmp.core.yamlio import redact_url
+from mmp.pipelines.batch.job import BatchResult, load_scorer
 from mmp.pipelines.batch.locations import FileInput, FileOutput
 from mmp.pipelines.batch.scorer import IDENTITY_COLUMNS, PREDICTION
 
 if TYPE_CHECKING:
     from mmp.core.contract import ColumnContract
     from mmp.core.progress import Progress
-    from mmp.pipelines.batch.runner import BatchResult, Plan
+    from mmp.pipelines.batch.job import Plan
     from mmp.recipe.config import Config
 
 _EXPECTED = {
@@ -90,7 +89,7 @@ def spark_session(master: str) -> tuple[Any, bool]:
             .getOrCreate()
         ), True
     except Exception as exc:  # noqa: BLE001 - a missing JVM surfaces as several exception types
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         hint = "install Java 17+ and set JAVA_HOME" if "java" in first.lower() else "check --spark-master"
         raise MmpError(f"Spark could not start: {first}", hint) from None
 
@@ -108,16 +107,14 @@ def run_spark(the_plan: Plan, config: Config, progress: Progress) -> BatchResult
 
 
 def _run(the_plan: Plan, config: Config, progress: Progress) -> BatchResult:
-    from mmp.pipelines.batch.runner import BatchResult, load_scorer
-
     started = time.perf_counter()
     scorer, model_path = load_scorer(the_plan, config, progress)
     with progress.step(f"Starting Spark ({the_plan.job.spark_master})"):
         spark, owned = spark_session(the_plan.job.spark_master)
     assert isinstance(the_plan.source, FileInput) and isinstance(the_plan.output, FileOutput)
     target = the_plan.output.path
-    staging = target.parent / partial_name(target)
-    rejects_staging = None
+    staging = StagedFolder(target, create=False)  # Spark creates the folder itself
+    rejects_staging: StagedFolder | None = None
     try:
         scoring_started = time.perf_counter()
         with progress.step(f"Scoring {the_plan.source.description} with Spark"):
@@ -133,21 +130,21 @@ def _run(the_plan: Plan, config: Config, progress: Progress) -> BatchResult:
                     "fix the data, or pass --on-error skip to write such rows to a rejects folder",
                 )
             if the_plan.rejects is not None:  # written even when empty, so a stale one never misleads
-                rejects_staging = the_plan.rejects.path.parent / partial_name(the_plan.rejects.path)
+                rejects_staging = StagedFolder(the_plan.rejects.path, create=False)
                 rows = bad if rejected else bad.limit(0)
-                _write_rejects(rows, reason, scorer.input_columns, the_plan.rejects, rejects_staging)
+                _write_rejects(rows, reason, scorer.input_columns, the_plan.rejects, rejects_staging.path)
             good = checked.filter(reason.isNull())
             scored = _score(spark, good, scorer, model_path)
-            scored.write.mode("error").parquet(str(staging))
-        rows_scored = _parquet_rows(staging)
-        if rejects_staging is not None and the_plan.rejects is not None:
-            _swap_in(rejects_staging, the_plan.rejects.path)
-        _swap_in(staging, target)
+            scored.write.mode("error").parquet(str(staging.path))
+        rows_scored = _parquet_rows(staging.path)
+        if rejects_staging is not None:
+            rejects_staging.commit()
+        staging.commit()
         scoring_s = time.perf_counter() - scoring_started
     except BaseException:
         for folder in (staging, rejects_staging):
             if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+                folder.abort()
         raise
     finally:
         if owned:
@@ -282,18 +279,3 @@ def _parquet_rows(folder: Path) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.ParquetFile(part).metadata.num_rows for part in sorted(folder.glob("part-*.parquet")))
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Rename the finished folder into place; an old output (file or folder) is moved aside first."""
-    old = None
-    if target.exists():
-        old = target.parent / partial_name(target)
-        target.rename(old)
-    staging.rename(target)
-    if old is not None:
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                old.unlink()

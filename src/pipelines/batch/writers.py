@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mmp.core.errors import MmpError
-from mmp.core.staged import AtomicFile, sweep_stale_partials
+from mmp.core.staged import AtomicFile, Staged, sweep_stale_partials
 from mmp.pipelines.batch.locations import FileOutput
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 
-class Writer(Protocol):
-    """Where scored rows go: a file or a SQL table, invisible until `commit()`."""
+class Writer(Staged, Protocol):
+    """Where scored rows go: a file or a SQL table, invisible until `commit()` (the staged-output
+    protocol of `mmp.core.staged`, plus `write`)."""
 
     def write(self, table: pa.Table) -> None: ...
 
