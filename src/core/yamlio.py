@@ -70,9 +70,9 @@ def substitute(value: Any, source: str, loc: tuple[str | int, ...] = ()) -> Any:
             return os.environ[name]
         if default is not None:
             return default
-        where = ".".join(str(p) for p in loc) or "<root>"
+        where = ".".join(str(p) for p in loc) + ": " if loc else ""
         raise MmpError(
-            f"{source}: {where}: environment variable {name} is not set",
+            f"{source}: {where}environment variable {name} is not set",
             f"export {name}=... or give a default: ${{{name}:value}}",
         )
 

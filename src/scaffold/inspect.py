@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mmp.core.errors import MmpError
-from mmp.core.suggest import did_you_mean
+from mmp.core.suggest import did_you_mean, some_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,7 +126,7 @@ def inspect_frame(
         if chosen is not None and chosen not in columns:
             raise MmpError(
                 f"{source} has no column '{chosen}'{did_you_mean(chosen, columns)}",
-                f"columns: {', '.join(columns[:30])}{' ...' if len(columns) > 30 else ''}",
+                f"columns: {some_of(columns)}",
             )
     profiles = {name: _profile(frame[name], name, len(frame)) for name in columns}
     if target is not None:
