@@ -90,6 +90,17 @@ def test_same_uri_same_name_and_version_everywhere(
     assert source["model_uri"] == uri and source["run_id"] == registry.run_id
 
 
+def test_metadata_is_read_without_the_pipeline(registry: TrainedExample, tmp_path: Path) -> None:
+    from mmp.core.model_store import export_model, load_model, read_metadata
+
+    resolved, meta = read_metadata(f"models:/{NAME}@stable", registry.tracking_uri)
+    assert (resolved.name, resolved.version, resolved.run_id) == (NAME, "1", registry.run_id)
+    loaded = load_model(resolved, registry.tracking_uri)
+    assert meta.feature_contract == loaded.contract and meta == loaded.metadata
+    folder = export_model(resolved, tmp_path / "m", registry.tracking_uri)
+    assert read_metadata(str(folder))[1] == meta
+
+
 def test_unknown_model_version_or_alias_is_one_line(registry: TrainedExample) -> None:
     from mmp.core.errors import MmpError
     from mmp.core.model_ref import ModelRef

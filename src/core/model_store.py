@@ -36,6 +36,7 @@ __all__ = [
     "as_resolved",
     "export_model",
     "load_model",
+    "read_metadata",
 ]
 
 ModelLike: TypeAlias = str | ModelRef | ResolvedModel
@@ -108,6 +109,48 @@ def _download(resolved: ResolvedModel, store: TrackingStore, dst: Path | None = 
             TRACKING_HINT,
         ) from None
     return Path(local)
+
+
+def read_metadata(model: ModelLike, store: StoreLike = None) -> tuple[ResolvedModel, ModelMetadata]:
+    """A model's mmp metadata (feature contract included) without downloading the pipeline: only
+    its small MLmodel file is fetched, so a server can declare its routes before the model loads.
+
+    Pass the returned `ResolvedModel` to `load_model` to load exactly that model afterwards.
+    """
+    import tempfile
+
+    import mlflow
+    from mlflow.models import Model
+
+    quiet_libraries()
+    tracking = as_store(store)
+    resolved = as_resolved(model, tracking)
+    where = redact_url(resolved.ref.uri)
+    with tempfile.TemporaryDirectory(prefix="mmp-mlmodel-") as tmp:
+        if resolved.ref.kind == "folder":
+            mlmodel_path = Path(resolved.artifact_uri) / "MLmodel"
+        else:
+            try:
+                with contextlib.redirect_stderr(io.StringIO()):
+                    mlmodel_path = Path(
+                        mlflow.artifacts.download_artifacts(
+                            artifact_uri=f"{resolved.artifact_uri.rstrip('/')}/MLmodel",
+                            dst_path=tmp,
+                            tracking_uri=tracking.tracking_uri,
+                            registry_uri=tracking.registry_uri,
+                        )
+                    )
+            except Exception as exc:  # noqa: BLE001 - stores raise many types
+                raise MmpError(
+                    f"cannot read the MLmodel file of {where} from {tracking.display}: "
+                    f"{redact_url(first_line(exc))}",
+                    TRACKING_HINT,
+                ) from None
+        try:
+            mlmodel = Model.load(str(mlmodel_path))
+        except Exception as exc:  # noqa: BLE001
+            raise MmpError(f"{where} is not an MLflow model: {first_line(exc)}") from None
+    return resolved, ModelMetadata.from_mlmodel(mlmodel.metadata, where)
 
 
 def load_model(model: ModelLike, store: StoreLike = None) -> LoadedModel:
