@@ -1,8 +1,9 @@
 """The baseline for serve_bench.py: the smallest FastAPI app that serves the same pipeline.
 
-No validation, no metrics, no batching, no auth: load the scikit-learn pipeline, take a JSON object,
-build a one-row DataFrame, call predict (and predict_proba for classifiers, which mmp also returns),
-answer JSON. Whatever mmp adds on top of this is its overhead.
+No validation, no metrics, no batching, no auth: load the scikit-learn pipeline (the sklearn flavor,
+not pyfunc) and call it directly: take a JSON object (or `{"records": [...]}` on /predict/batch),
+build a DataFrame, call predict (and predict_proba for classifiers, which mmp also returns), answer
+JSON. Whatever mmp adds on top of this is its overhead.
 
     python bench/serve_minimal_app.py --model-uri runs:/RUN/model --port 8001
 """
@@ -26,16 +27,24 @@ def build(model_uri: str) -> Any:
     def ready() -> dict[str, str]:
         return {"status": "ready"}
 
+    def score(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        values = pipeline.predict(frame).tolist()
+        if not classes:
+            return [{"prediction": v} for v in values]
+        keys = [str(c) for c in classes]
+        probabilities = pipeline.predict_proba(frame).tolist()
+        return [
+            {"prediction": v, "probabilities": dict(zip(keys, p, strict=True))}
+            for v, p in zip(values, probabilities, strict=True)
+        ]
+
     @app.post("/predict")
     def predict(record: dict[str, Any]) -> dict[str, Any]:
-        frame = pd.DataFrame([record])
-        value = pipeline.predict(frame)[0]
-        answer: dict[str, Any] = {"prediction": value.item() if hasattr(value, "item") else value}
-        if classes:
-            answer["probabilities"] = dict(
-                zip(map(str, classes), pipeline.predict_proba(frame)[0].tolist(), strict=True)
-            )
-        return answer
+        return score(pd.DataFrame([record]))[0]
+
+    @app.post("/predict/batch")
+    def predict_batch(batch: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+        return {"predictions": score(pd.DataFrame(batch["records"]))}
 
     return app
 

@@ -111,3 +111,15 @@ def print_table(title: str, rows: list[tuple[str, str]]) -> None:
     for key, value in rows:
         table.add_row(key, value)
     stdout_console().print(table)
+
+
+def print_grid(title: str, headers: list[str], rows: list[list[str]]) -> None:
+    """A table with a header row (comparisons, histories)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*row)
+    stdout_console().print(table)

@@ -15,6 +15,7 @@ from mmp.cli import batch as batch_cmd
 from mmp.cli import export as export_cmd
 from mmp.cli import generate as generate_cmd
 from mmp.cli import init as init_cmd
+from mmp.cli import lifecycle as lifecycle_cmd
 from mmp.cli import monitor as monitor_cmd
 from mmp.cli import serve as serve_cmd
 from mmp.cli import train as train_cmd
@@ -69,6 +70,11 @@ app.command("init")(init_cmd.init)
 app.command("export-model")(export_cmd.export_model)
 app.command("get-recipe")(generate_cmd.get_recipe)
 app.command("get-config")(generate_cmd.get_config)
+app.command("evaluate")(lifecycle_cmd.evaluate)
+app.command("promote")(lifecycle_cmd.promote)
+app.command("rollback")(lifecycle_cmd.rollback)
+app.command("history")(lifecycle_cmd.history)
+app.command("retrain")(lifecycle_cmd.retrain)
 app.command("monitor")(monitor_cmd.monitor)
 
 

@@ -32,11 +32,12 @@ __all__ = [
     "METADATA_KEY",
     "MODEL_ARTIFACT",
     "LoadedModel",
+    "ModelCard",
     "ModelIdentity",
     "as_resolved",
     "export_model",
     "load_model",
-    "read_metadata",
+    "read_card",
 ]
 
 ModelLike: TypeAlias = str | ModelRef | ResolvedModel
@@ -111,46 +112,79 @@ def _download(resolved: ResolvedModel, store: TrackingStore, dst: Path | None = 
     return Path(local)
 
 
-def read_metadata(model: ModelLike, store: StoreLike = None) -> tuple[ResolvedModel, ModelMetadata]:
-    """A model's mmp metadata (feature contract included) without downloading the pipeline: only
-    its small MLmodel file is fetched, so a server can declare its routes before the model loads.
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model is, read from its MLmodel metadata alone: no pipeline, no scikit-learn.
 
-    Pass the returned `ResolvedModel` to `load_model` to load exactly that model afterwards.
-    """
-    import tempfile
+    Serving declares its request schema from the card before the (possibly large) pipeline is
+    downloaded and unpickled; `resolved` is the exact model to load afterwards."""
 
-    import mlflow
+    contract: FeatureContract
+    identity: ModelIdentity
+    input_example: pd.DataFrame | None
+    resolved: ResolvedModel | None = None
+
+
+def read_card(model: ModelLike, store: StoreLike = None) -> ModelCard:
+    """Resolve (once) and read a model's card, downloading only its MLmodel file and input example."""
     from mlflow.models import Model
 
     quiet_libraries()
     tracking = as_store(store)
     resolved = as_resolved(model, tracking)
     where = redact_url(resolved.ref.uri)
-    with tempfile.TemporaryDirectory(prefix="mmp-mlmodel-") as tmp:
-        if resolved.ref.kind == "folder":
-            mlmodel_path = Path(resolved.artifact_uri) / "MLmodel"
-        else:
-            try:
-                with contextlib.redirect_stderr(io.StringIO()):
-                    mlmodel_path = Path(
-                        mlflow.artifacts.download_artifacts(
-                            artifact_uri=f"{resolved.artifact_uri.rstrip('/')}/MLmodel",
-                            dst_path=tmp,
-                            tracking_uri=tracking.tracking_uri,
-                            registry_uri=tracking.registry_uri,
-                        )
-                    )
-            except Exception as exc:  # noqa: BLE001 - stores raise many types
-                raise MmpError(
-                    f"cannot read the MLmodel file of {where} from {tracking.display}: "
-                    f"{redact_url(first_line(exc))}",
-                    TRACKING_HINT,
-                ) from None
-        try:
-            mlmodel = Model.load(str(mlmodel_path))
-        except Exception as exc:  # noqa: BLE001
-            raise MmpError(f"{where} is not an MLflow model: {first_line(exc)}") from None
-    return resolved, ModelMetadata.from_mlmodel(mlmodel.metadata, where)
+    if resolved.ref.kind == "folder":
+        folder = Path(resolved.artifact_uri)
+    else:
+        folder = _download_file(resolved, tracking, "MLmodel").parent
+    try:
+        mlmodel = Model.load(str(folder / "MLmodel"))
+    except Exception as exc:  # noqa: BLE001
+        raise MmpError(f"{where} is not an MLflow model: {first_line(exc)}") from None
+    meta = ModelMetadata.from_mlmodel(mlmodel.metadata, where)
+    example = None
+    example_file = (mlmodel.saved_input_example_info or {}).get("artifact_path")
+    try:
+        if example_file and not (folder / example_file).is_file():
+            _download_file(resolved, tracking, example_file, folder)
+        example = mlmodel.load_input_example(str(folder))
+    except Exception:  # noqa: BLE001 - an example is a nicety, never a reason to fail
+        example = None
+    return ModelCard(meta.feature_contract, _identity(resolved, mlmodel, meta), example, resolved)
+
+
+def _download_file(resolved: ResolvedModel, store: TrackingStore, name: str, dst: Path | None = None) -> Path:
+    """One file of a model (its MLmodel, its input example), not the whole folder."""
+    import mlflow
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{resolved.artifact_uri.rstrip('/')}/{name}",
+                dst_path=str(dst) if dst else None,
+                tracking_uri=store.tracking_uri,
+                registry_uri=store.registry_uri,
+            )
+    except Exception as exc:  # noqa: BLE001 - stores raise many types
+        raise MmpError(
+            f"cannot load model {redact_url(resolved.uri)} from {store.display}: "
+            f"{redact_url(first_line(exc))}",
+            TRACKING_HINT,
+        ) from None
+    return Path(local)
+
+
+def _identity(resolved: ResolvedModel, mlmodel: Any, meta: ModelMetadata) -> ModelIdentity:
+    return ModelIdentity(
+        name=resolved.name or meta.recipe_name,
+        version=resolved.version,
+        run_id=resolved.run_id or mlmodel.run_id,
+        model_uri=resolved.ref.uri,
+        resolved_uri=resolved.uri,
+        task=meta.feature_contract.task,
+        trained_at=meta.trained_at,
+        metrics=dict(meta.metrics),
+    )
 
 
 def load_model(model: ModelLike, store: StoreLike = None) -> LoadedModel:
@@ -177,17 +211,9 @@ def load_model(model: ModelLike, store: StoreLike = None) -> LoadedModel:
         example = mlmodel.load_input_example(str(path))
     except Exception:  # noqa: BLE001 - an example is a nicety, never a reason to fail
         example = None
-    identity = ModelIdentity(
-        name=resolved.name or meta.recipe_name,
-        version=resolved.version,
-        run_id=resolved.run_id or mlmodel.run_id,
-        model_uri=resolved.ref.uri,
-        resolved_uri=resolved.uri,
-        task=meta.feature_contract.task,
-        trained_at=meta.trained_at,
-        metrics=dict(meta.metrics),
+    return LoadedModel(
+        pipeline, meta.feature_contract, _identity(resolved, mlmodel, meta), example, path, meta
     )
-    return LoadedModel(pipeline, meta.feature_contract, identity, example, path, meta)
 
 
 def export_model(model: ModelLike, output: str | Path, store: StoreLike = None, force: bool = False) -> Path:

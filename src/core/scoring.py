@@ -50,10 +50,24 @@ def model_input(contract: FeatureContract, frame: pd.DataFrame) -> pd.DataFrame:
 def predict(
     pipeline: Any, contract: FeatureContract, X: pd.DataFrame, probabilities: bool = True
 ) -> Predictions:
-    """Call the pipeline once for all rows of `X` (already shaped by `model_input`)."""
-    values = pipeline.predict(X)
+    """Call the pipeline once for all rows of `X` (already shaped by `model_input`).
+
+    A classifier's labels and probabilities come from one pass through the preprocessing steps:
+    `Pipeline.predict` and `Pipeline.predict_proba` would each transform `X` again, which is most of
+    the time a small request takes. The results are the same (a pipeline's predict is its final
+    estimator's predict on the transformed input)."""
     proba = None
     if probabilities and contract.task == "classification" and hasattr(pipeline, "predict_proba"):
-        proba = pipeline.predict_proba(X)
+        steps = getattr(pipeline, "steps", None)
+        if steps and len(steps) > 1 and hasattr(steps[-1][1], "predict_proba"):
+            transformed = pipeline[:-1].transform(X)
+            final = steps[-1][1]
+            values = final.predict(transformed)
+            proba = final.predict_proba(transformed)
+        else:
+            values = pipeline.predict(X)
+            proba = pipeline.predict_proba(X)
+    else:
+        values = pipeline.predict(X)
     classes = list(getattr(pipeline, "classes_", [])) or contract.classes
     return Predictions(values=values, probabilities=proba, classes=classes)

@@ -13,6 +13,7 @@ from mmp.core.tasks import Task
 from mmp.recipe.base import StrictModel
 from mmp.recipe.components import TRANSFORMERS, check_params, import_class
 from mmp.recipe.monitoring import Monitoring
+from mmp.recipe.promotion import PromotionPolicy
 
 CalendarFeature = Literal[
     "year",
@@ -315,6 +316,10 @@ class Recipe(StrictModel):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Free-form tags (owner, description...) logged to MLflow."
     )
+    promotion: PromotionPolicy = Field(
+        default_factory=PromotionPolicy,
+        description="When mmp promote / mmp retrain may move a registry alias to a new version.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -357,6 +362,15 @@ class Recipe(StrictModel):
                 raise ValueError(
                     f"model.tuning.metric: '{tuning.metric}' does not fit a {self.task} task"
                     f"{did_you_mean(tuning.metric, allowed)}; choose from {', '.join(allowed)}"
+                )
+        promotion = self.promotion
+        for where, name in [
+            ("promotion.metric", promotion.metric),
+            *(("promotion.guardrails", g.metric) for g in promotion.guardrails),
+        ]:
+            if name is not None and name not in allowed:
+                raise ValueError(
+                    f"{where}: '{name}' does not fit a {self.task} task; choose from {', '.join(allowed)}"
                 )
         for name in self.evaluation.metrics or []:
             if registry.canonical_metric(name) not in allowed:

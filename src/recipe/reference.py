@@ -151,7 +151,27 @@ def config_reference() -> str:
     return render(Config, "Config reference", intro)
 
 
-DOCS = {"recipe-reference.md": recipe_reference, "config-reference.md": config_reference}
+def promotion_reference() -> str:
+    from mmp.recipe.promotion import STREAMING_METRICS, PromotionPolicy
+
+    intro = [
+        "The `promotion` block of a recipe: when `mmp promote` and `mmp retrain` may move a registry "
+        "alias to a new version. Every rule that is set must hold. Without the block, the defaults "
+        "below apply: the recipe's first metric must improve with 95 % confidence (paired bootstrap "
+        "on the same rows), and a model with no current champion is promoted (no floor).",
+        "",
+        "Metrics usable for promotion (computed in one streaming pass): "
+        + ", ".join(f"`{m}`" for m in STREAMING_METRICS)
+        + ". See [lifecycle.md](lifecycle.md) for the weekly flow and the ledger.",
+    ]
+    return render(PromotionPolicy, "Promotion policy reference", intro)
+
+
+DOCS = {
+    "recipe-reference.md": recipe_reference,
+    "config-reference.md": config_reference,
+    "promotion-reference.md": promotion_reference,
+}
 
 
 def main() -> None:

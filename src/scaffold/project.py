@@ -26,6 +26,12 @@ PSYCOPG_VERSION = "3.3.9"
 # agree; this is only used when that version cannot be read.
 FALLBACK_MLFLOW_VERSION = "3.17.2"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
+# The weekly `mmp retrain` schedules; left out of clustering projects (no labels: nothing to judge).
+RETRAIN_TEMPLATES = (
+    ".github/workflows/retrain.yml.jinja",
+    "deploy/kubernetes/retrain-cronjob.yaml.jinja",
+    "flows/retrain.py.jinja",
+)
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,8 @@ def render_project(names: ProjectNames, task: str, mmp_version: str) -> list[Ren
         raise MmpError(f"unknown task '{task}'", f"choose one of {', '.join(TASKS)}")
     example = EXAMPLES[task]
     context = project_context(names, example, mmp_version)
-    return render_tree(context, rename=example.files(), skip=per_task_templates())
+    skip = per_task_templates() | (set() if example.target else set(RETRAIN_TEMPLATES))
+    return render_tree(context, rename=example.files(), skip=skip)
 
 
 def create_project(

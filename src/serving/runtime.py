@@ -1,8 +1,11 @@
-"""The model being served: first load, warm-up, and hot reload of a registry alias.
+"""The model being served: its card, first load, warm-up, and hot reload of a registry alias.
 
-`current` is replaced by one assignment, never mutated, so a request that picked up a model keeps
-it to the end while new requests see the new one. A version that fails to load, fails its warm-up
-or changes the request schema is logged and skipped; the old version keeps serving.
+`read_card` resolves the URI once and reads the model's metadata (contract, identity), so the app
+can declare its typed routes before the pipeline is there; `load_initial` then loads exactly that
+version in the background. `current` is replaced by one assignment, never mutated, so a request
+that picked up a model keeps it to the end while new requests see the new one. A version that
+fails to load, fails its warm-up or changes the request schema is logged and skipped; the old
+version keeps serving.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Literal, TypeVar
 
 from mmp.core.errors import MmpError
 from mmp.core.model_ref import ModelRef, ResolvedModel
-from mmp.core.model_store import LoadedModel, load_model
+from mmp.core.model_store import LoadedModel, ModelCard, load_model, read_card
 from mmp.core.tracking import TrackingStore
 from mmp.core.yamlio import redact_url
 from mmp.serving.metrics import ServingMetrics
@@ -46,6 +49,8 @@ class ModelHolder:
         self.settings = settings
         self.metrics = metrics
         self.current: ServedModel | None = None
+        self.card: ModelCard | None = None
+        self.signature: tuple[object, ...] | None = None  # the declared request schema's
         self.state: State = "loading"
         self.error: str | None = None
         self._failed: dict[str, tuple[int, float]] = {}  # version -> (failures, retry after)
@@ -66,9 +71,19 @@ class ModelHolder:
         return load_model(resolved, self.store)
 
     def _prepare(self, loaded: LoadedModel) -> ServedModel:
-        served = serve_model(loaded, self.settings.max_batch_records)
+        served = serve_model(loaded)
         warm_up(served)
         return served
+
+    def read_card(self) -> ModelCard:
+        """Resolve the URI (an alias or `latest` is pinned to its version now) and read the model's
+        card; the background load then loads exactly this version."""
+        try:
+            self.card = read_card(self._resolve(), self.store)
+        except BaseException as exc:
+            self.state, self.error = "failed", describe_error(exc)
+            raise
+        return self.card
 
     def adopt(self, loaded: LoadedModel) -> ServedModel:
         """Serve an already loaded model (warmed here)."""
@@ -80,7 +95,9 @@ class ModelHolder:
         """Load, warm and publish the model; on failure record the error and re-raise it."""
         started = time.perf_counter()
         try:
-            served = self._prepare(self._load(self._resolve()))
+            card = self.card if self.card is not None else self.read_card()
+            assert card.resolved is not None
+            served = self._prepare(self._load(card.resolved))
         except BaseException as exc:
             self.state, self.error = "failed", describe_error(exc)
             self.metrics.model_events.labels("load_failed", "").inc()
@@ -98,6 +115,8 @@ class ModelHolder:
         return served
 
     def _swap(self, served: ServedModel, event: str) -> None:
+        if self.signature is None:  # a holder used without an app: the first model sets the schema
+            self.signature = signature_of(served, self.settings)
         old = self.current
         self.current = served
         self.state, self.error = "ready", None
@@ -126,7 +145,7 @@ class ModelHolder:
             return "skipped"
         try:
             served = self._prepare(self._load(resolved))
-            if served.schemas.signature != current.schemas.signature:
+            if self.signature is not None and signature_of(served, self.settings) != self.signature:
                 raise MmpError(
                     "its request schema differs from the one being served",
                     "restart mmp serve-api to serve a model with different columns, types or classes",
@@ -161,6 +180,13 @@ class ModelHolder:
         while True:
             await asyncio.sleep(self.settings.reload_interval_s)
             await in_daemon_thread(self.check_for_update)
+
+
+def signature_of(served: ServedModel, settings: ServeSettings) -> tuple[object, ...]:
+    """The request schema a model's contract makes (to compare it with the declared one)."""
+    from mmp.serving.schema import build_schemas
+
+    return build_schemas(served.loaded.contract, None, settings.max_batch_records).signature
 
 
 async def in_daemon_thread(fn: Callable[[], T]) -> T:

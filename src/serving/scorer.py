@@ -14,7 +14,7 @@ from typing import Any
 
 from mmp.core.model_store import LoadedModel
 from mmp.core.scoring import model_input, predict
-from mmp.serving.schema import Schemas, build_schemas, example_record
+from mmp.serving.schema import example_record
 
 
 class UnscorableInput(ValueError):
@@ -33,7 +33,6 @@ class ServedModel:
     """One loaded model version and everything derived from it once, at load time."""
 
     loaded: LoadedModel
-    schemas: Schemas
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -47,8 +46,8 @@ class ServedModel:
         return {"name": ident.name, "version": ident.version, "run_id": ident.run_id}
 
 
-def serve_model(loaded: LoadedModel, max_batch_records: int) -> ServedModel:
-    return ServedModel(loaded, build_schemas(loaded.contract, loaded.input_example, max_batch_records))
+def serve_model(loaded: LoadedModel) -> ServedModel:
+    return ServedModel(loaded)
 
 
 _thread = threading.local()

@@ -3,24 +3,34 @@
 With one worker the app is built here and served in this process. With N workers uvicorn starts N
 fresh interpreters in factory mode (`mmp.serving.app:app_from_env`); each reads the settings from
 the environment and loads the model itself, so every worker serves. Either way a model that cannot
-be loaded stops the server with a one-line error and a non-zero exit.
+be loaded stops the server with a one-line error and a non-zero exit, and so does a missing
+`serving` extra, checked here before any worker is started.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, import_optional
 from mmp.core.yamlio import redact_url
 from mmp.serving.metrics import MULTIPROC_ENV
 from mmp.serving.settings import ServeSettings
 
 FACTORY = "mmp.serving.app:app_from_env"
 GRACEFUL_SHUTDOWN_S = 15
+SERVING_MODULES = ("fastapi", "uvicorn", "prometheus_client", "httpx")
+BACKLOG = 2048
+
+
+def require_serving_extra() -> None:
+    """Raise a one-line `MissingExtraError` if a module of the `serving` extra is missing."""
+    for module in SERVING_MODULES:
+        import_optional(module, "serving")
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -34,6 +44,8 @@ def log_config(level: str) -> dict[str, Any]:
 
 
 def _load_failed(settings: ServeSettings, message: str) -> MmpError:
+    if message.startswith("cannot serve "):
+        return MmpError(message)
     return MmpError(
         f"cannot serve {redact_url(settings.model_uri)}: {message}",
         "check --model-uri/--run-id and the tracking URI (--config-path or MLFLOW_TRACKING_URI)",
@@ -47,12 +59,46 @@ def _bind_failed(settings: ServeSettings) -> MmpError:
     )
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, created as TCP explicitly.
+
+    asyncio turns Nagle's algorithm off (TCP_NODELAY) only on connections whose socket says it is
+    TCP; a socket made with protocol 0, as uvicorn makes the one it shares with its workers, keeps
+    Nagle on, and each response then waits for the client's delayed ACK (40 ms on Linux)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(settings: ServeSettings) -> None:
-    """Serve until interrupted. Raises MmpError if the model cannot be loaded or the port is taken."""
+    """Serve until interrupted. Raises MmpError if the serving extra is missing, the model cannot be
+    loaded or the port is taken."""
+    require_serving_extra()
     if settings.workers > 1:
         _serve_workers(settings)
     else:
         _serve_in_process(settings)
+
+
+def _uvicorn_config(app: Any, settings: ServeSettings, **extra: Any) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=log_config(settings.log_level),
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        lifespan="on",
+        backlog=BACKLOG,
+        **extra,
+    )
 
 
 def _serve_in_process(settings: ServeSettings) -> None:
@@ -68,24 +114,18 @@ def _serve_in_process(settings: ServeSettings) -> None:
         for server in servers:
             server.should_exit = True
 
-    app = create_app(settings, on_load_failure=stop)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=log_config(settings.log_level),
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    servers.append(server)
     try:
-        server.run()
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise _bind_failed(settings) from None
-        raise
+        sock = listen(settings.host, settings.port)
+    except OSError:
+        raise _bind_failed(settings) from None
+    with sock:
+        try:
+            app = create_app(settings, on_load_failure=stop)
+        except MmpError as exc:
+            raise _load_failed(settings, str(exc)) from None
+        server = uvicorn.Server(_uvicorn_config(app, settings))
+        servers.append(server)
+        server.run(sockets=[sock])
     if failures:
         raise _load_failed(settings, failures[0])
     if not server.started:
@@ -93,7 +133,7 @@ def _serve_in_process(settings: ServeSettings) -> None:
 
 
 def _serve_workers(settings: ServeSettings) -> None:
-    import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     with tempfile.TemporaryDirectory(prefix="mmp-serve-") as state:
         worker_settings = settings.model_copy(update={"state_dir": state})
@@ -102,24 +142,16 @@ def _serve_workers(settings: ServeSettings) -> None:
             metrics_dir = Path(state) / "metrics"
             metrics_dir.mkdir()
             env[MULTIPROC_ENV] = str(metrics_dir)
+        try:
+            sock = listen(settings.host, settings.port)
+        except OSError:
+            raise _bind_failed(settings) from None
         previous = {name: os.environ.get(name) for name in env}
         os.environ.update(env)  # spawned workers inherit it
         try:
-            uvicorn.run(
-                FACTORY,
-                factory=True,
-                workers=settings.workers,
-                host=settings.host,
-                port=settings.port,
-                log_config=log_config(settings.log_level),
-                access_log=settings.access_log,
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-                lifespan="on",
-            )
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                raise _bind_failed(settings) from None
-            raise
+            config = _uvicorn_config(FACTORY, settings, factory=True, workers=settings.workers)
+            with sock:
+                Multiprocess(config, sockets=[sock]).run()
         finally:
             for name, value in previous.items():
                 if value is None:

@@ -4,15 +4,25 @@ Status pages that do not run Prometheus still want "p99 over the last 5 minutes"
 one count to a log-spaced latency bucket (about 4% wide) in a 5-second slot; a slot older than the
 longest window is dropped. Memory is bounded whatever the traffic, recording is O(1), and a
 percentile is exact to within one bucket.
+
+With several workers, each one publishes its slots to a shared folder about once a second
+(`SharedStats`), and the worker that answers `/stats` merges every worker's slots: the counts add
+up exactly because the buckets are the same everywhere. Readiness probes answered 503 while the
+model loads are not requests that failed, so they are not recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import os
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SLOT_S = 5.0
@@ -51,9 +61,13 @@ class RollingStats:
         self._slots: deque[_Slot] = deque()
         self._lock = threading.Lock()
         self.started = clock()
+        self.changes = 0
 
     def record(self, route: str, status: int, seconds: float) -> None:
+        if route == "/ready" and status == 503:  # "still loading" is the probe's answer, not a failure
+            return
         now = self._clock()
+        self.changes += 1
         with self._lock:
             slot = self._current(now)
             slot.latency.setdefault(route, Counter())[_bucket(seconds)] += 1
@@ -68,11 +82,26 @@ class RollingStats:
             self._slots.popleft()
         return self._slots[-1]
 
-    def snapshot(self) -> dict[str, Any]:
-        """Per window: requests, errors, rate, and latency p50/p95/p99 in ms, overall and per route."""
+    def export(self) -> list[list[Any]]:
+        """This process's slots as JSON-ready data, for the other workers to merge."""
+        with self._lock:
+            return [
+                [
+                    s.start,
+                    {r: {str(b): n for b, n in c.items()} for r, c in s.latency.items()},
+                    {r: {str(k): n for k, n in c.items()} for r, c in s.statuses.items()},
+                ]
+                for s in self._slots
+            ]
+
+    def snapshot(self, peers: Iterable[list[list[Any]]] = ()) -> dict[str, Any]:
+        """Per window: requests, errors, rate, and latency p50/p95/p99 in ms, overall and per route,
+        over this process's slots and the exported slots of `peers` (other workers)."""
         now = self._clock()
         with self._lock:
             slots = list(self._slots)
+        for exported in peers:
+            slots.extend(_imported(exported))
         uptime = now - self.started
         windows: dict[str, Any] = {}
         for minutes in WINDOWS_MIN:
@@ -81,6 +110,55 @@ class RollingStats:
             span = max(min(minutes * 60.0, uptime), 1e-9)
             windows[f"{minutes}m"] = _summarise(chosen, span)
         return {"uptime_s": round(uptime, 1), "windows": windows}
+
+
+def _imported(exported: list[list[Any]]) -> list[_Slot]:
+    slots = []
+    for start, latency, statuses in exported:
+        slot = _Slot(float(start))
+        slot.latency = {r: Counter({int(b): int(n) for b, n in c.items()}) for r, c in latency.items()}
+        slot.statuses = {r: Counter({int(k): int(n) for k, n in c.items()}) for r, c in statuses.items()}
+        slots.append(slot)
+    return slots
+
+
+class SharedStats:
+    """Every worker's statistics through a folder: each writes `<pid>.json` when it has news (at
+    most every `interval_s`), and `snapshot` reads the others' files beside its own live slots."""
+
+    def __init__(self, stats: RollingStats, folder: Path, interval_s: float = 1.0) -> None:
+        self.stats = stats
+        self.folder = folder
+        self.interval_s = interval_s
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._own = self.folder / f"{os.getpid()}.json"
+        self._published = -1
+
+    def publish(self) -> None:
+        """Write this worker's slots (atomically: readers never see half a file)."""
+        changes = self.stats.changes
+        if changes == self._published:
+            return
+        staging = self._own.with_suffix(".tmp")
+        staging.write_text(json.dumps(self.stats.export()), encoding="utf-8")
+        staging.replace(self._own)
+        self._published = changes
+
+    async def publish_forever(self) -> None:
+        import asyncio
+
+        while True:
+            await asyncio.sleep(self.interval_s)
+            self.publish()
+
+    def snapshot(self) -> dict[str, Any]:
+        peers = []
+        for file in sorted(self.folder.glob("*.json")):
+            if file == self._own:
+                continue
+            with contextlib.suppress(OSError, ValueError):  # a worker gone mid-read: skip it
+                peers.append(json.loads(file.read_text(encoding="utf-8")))
+        return {"workers": len(peers) + 1, **self.stats.snapshot(peers)}
 
 
 def _summarise(slots: list[_Slot], span_s: float) -> dict[str, Any]:

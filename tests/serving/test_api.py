@@ -62,33 +62,51 @@ def test_batch_returns_one_result_per_record_in_order(
 def test_health_and_ready_before_and_after_loading(serve: Any) -> None:
     with serve("diabetes", preload=False) as client:
         assert client.get("/health").json()["status"] == "ok"
+        body = example_body(client)  # the routes are typed from the model's card before it loads
         first = client.get("/ready")
         if first.status_code == 503:  # loading takes ~0.1 s from a warm store: usually seen
             assert_error(first, 503, "not_ready")
-            assert_error(client.post("/predict", json={}), 503, "not_ready")
+            assert_error(client.post("/predict", json=body), 503, "not_ready")
         ready = wait_ready(client)
         assert ready["status"] == "ready"
         assert ready["model"]["name"] == "diabetes" and ready["model"]["version"] == "1"
         assert client.post("/predict", json=example_body(client)).status_code == 200
 
 
-def test_a_model_that_cannot_be_loaded_keeps_ready_at_503_with_the_reason(mlflow_store: Any) -> None:
-    from fastapi.testclient import TestClient
-
+def test_a_model_that_does_not_exist_is_one_error_before_the_app_exists(mlflow_store: Any) -> None:
+    from mmp.core.errors import MmpError
     from mmp.serving.app import create_app
     from mmp.serving.settings import ServeSettings
 
     tracking_uri, _ = mlflow_store
-    failures: list[str] = []
     settings = ServeSettings(model_uri="models:/nothing-here/3", tracking_uri=tracking_uri)
+    with pytest.raises(MmpError, match="nothing-here"):
+        create_app(settings)
+
+
+def test_a_pipeline_that_cannot_be_loaded_keeps_ready_at_503_with_the_reason(
+    trained: dict[str, TrainedExample], tmp_path: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from mmp.core.model_store import export_model
+    from mmp.serving.app import create_app
+    from mmp.serving.settings import ServeSettings
+
+    example = trained["diabetes"]
+    folder = export_model(example.registered_uri, tmp_path / "exported", example.tracking_uri)
+    (folder / "model.pkl").write_bytes(b"not a pickle")  # the card is fine, the pipeline is not
+    failures: list[str] = []
+    settings = ServeSettings(model_uri=str(folder))
     with TestClient(create_app(settings, on_load_failure=failures.append)) as client:
+        body = example_body(client)
         deadline = time.monotonic() + 60
         while not failures and time.monotonic() < deadline:
             time.sleep(0.05)
-        error = assert_error(client.get("/ready"), 503, "model_load_failed")
-        assert "nothing-here" in error["message"]
+        assert_error(client.get("/ready"), 503, "model_load_failed")
+        assert_error(client.post("/predict", json=body), 503, "not_ready")
         assert client.get("/health").status_code == 200
-    assert "nothing-here" in failures[0]
+    assert failures
 
 
 def test_model_endpoint_shows_identity_metrics_and_contract_but_no_secrets(

@@ -13,10 +13,8 @@ from mmp.serving.scorer import ServedModel, score_rows, serve_model
 
 
 def _two_versions(loaded: Any) -> tuple[ServedModel, ServedModel]:
-    v1 = serve_model(loaded, 100)
-    v2 = serve_model(
-        dataclasses.replace(loaded, identity=dataclasses.replace(loaded.identity, version="2")), 100
-    )
+    v1 = serve_model(loaded)
+    v2 = serve_model(dataclasses.replace(loaded, identity=dataclasses.replace(loaded.identity, version="2")))
     return v1, v2
 
 
@@ -53,7 +51,7 @@ def test_a_swap_during_a_call_does_not_change_the_answering_model(loaded_models:
 
 def test_concurrent_submissions_share_pipeline_calls(loaded_models: dict[str, Any]) -> None:
     loaded = loaded_models["diabetes"]
-    model = serve_model(loaded, 100)
+    model = serve_model(loaded)
     row = example_record(loaded.contract, loaded.input_example)
     calls: list[int] = []
 

@@ -14,13 +14,13 @@ from tests.serving.conftest import example_body, wait_ready
 NAME = "diab"
 
 
-def _train(config_path: Path, recipe_path: Path = RECIPES / "diabetes.yaml") -> str:
+def _train(
+    config_path: Path, recipe_path: Path = RECIPES / "diabetes.yaml", data: Path = DATA / "diabetes.csv"
+) -> str:
     from mmp.pipelines.train import train
     from mmp.recipe.loader import load_config, load_recipe
 
-    result = train(
-        load_recipe(recipe_path), load_config(config_path), str(DATA / "diabetes.csv"), register_as=NAME
-    )
+    result = train(load_recipe(recipe_path), load_config(config_path), str(data), register_as=NAME)
     assert result.registered_version is not None
     return result.registered_version
 
@@ -130,9 +130,13 @@ def test_a_version_with_a_different_schema_is_not_swapped_in(
     assert load_model(f"models:/{NAME}/{v2}", tracking_uri).contract.column("sex").categorical is False
 
 
-def test_latest_names_the_real_version_and_follows_new_registrations(mlflow_store: tuple[str, Path]) -> None:
+def test_latest_names_the_real_version_and_follows_new_registrations(
+    mlflow_store: tuple[str, Path], tmp_path: Path
+) -> None:
+    """After a hot reload, /model reports the new version's contract, not the first one's."""
     from fastapi.testclient import TestClient
 
+    from mmp.core.model_store import load_model
     from mmp.serving.app import create_app
     from mmp.serving.settings import ServeSettings
 
@@ -143,7 +147,15 @@ def test_latest_names_the_real_version_and_follows_new_registrations(mlflow_stor
     )
     with TestClient(create_app(settings)) as client:
         assert wait_ready(client)["model"]["version"] == v1
-        v2 = _train(config_path)
+        first = client.get("/model").json()["contract"]
+        subset = tmp_path / "diabetes_head.csv"  # same columns and levels, other ranges
+        lines = (DATA / "diabetes.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+        subset.write_text("".join(lines[:201]), encoding="utf-8")
+        v2 = _train(config_path, data=subset)
         _wait_for(lambda: client.get("/model").json()["version"] == v2)
-        assert client.get("/model").json()["model_uri"] == f"models:/{NAME}/latest"
-        assert client.post("/predict", json=example_body(client)).headers["x-model-version"] == v2
+        info = client.get("/model").json()
+        assert info["model_uri"] == f"models:/{NAME}/latest"
+        expected = load_model(f"models:/{NAME}/{v2}", tracking_uri).contract.model_dump(mode="json")
+        assert info["contract"] == expected != first
+        answered = client.post("/predict", json=example_body(client))
+        assert answered.headers["x-model-version"] == v2 == answered.json()["model"]["version"]

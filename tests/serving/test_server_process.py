@@ -95,13 +95,48 @@ def test_two_workers_both_load_the_model_and_both_answer(
         assert len(pids) == 2, "only one worker ever became ready"
         body = {"patient_id": 1, "age": 59.0, "sex": 2.0, "bmi": 32.1, "bp": 101.0, "s1": 157.0,
                 "s2": 93.2, "s3": 38.0, "s4": 4.0, "s5": 4.8598, "s6": 87.0}  # fmt: skip
-        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json=body, timeout=10)
-        assert answer.status_code == 200 and answer.json()["model"]["version"] == "1"
+        for _ in range(20):  # a new connection each: the workers share them
+            answer = httpx.post(f"http://127.0.0.1:{port}/predict", json=body, timeout=10)
+            assert answer.status_code == 200 and answer.json()["model"]["version"] == "1"
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         # summed over both workers (multiprocess mode): each loaded the model once
         assert 'mmp_model_events_total{event="load",model_version="1"} 2.0' in metrics
         assert metrics.count('mmp_model_info{name="diabetes"') == 2
+        time.sleep(1.5)  # each worker publishes its statistics about once a second
+        answered: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(answered) < 2 and time.monotonic() < deadline:
+            stats = httpx.get(f"http://127.0.0.1:{port}/stats", timeout=5).json()
+            answered.add(stats["pid"])  # whichever worker answers counts every worker's requests
+            window = stats["windows"]["15m"]
+            assert stats["workers"] == 2
+            assert window["routes"]["/predict"]["requests"] == 20
+            assert window["errors_5xx"] == 0  # the /ready 503s while loading are not failures
+        assert len(answered) == 2
     assert process.returncode in (0, 130)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_missing_serving_extra_is_one_line_and_exit_1(workers: str, tmp_path: Path) -> None:
+    """As after the quickstart without the serving extra: prometheus_client cannot be imported."""
+    blocked = (
+        "import sys; sys.modules['prometheus_client'] = None; "
+        "from mmp.cli.main import run; sys.argv = ['mmp', *sys.argv[1:]]; run()"
+    )
+    (tmp_path / "MLmodel").write_text("flavors: {}\n", encoding="utf-8")
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", blocked, "serve-api", "-m", str(tmp_path), "--workers", workers,
+         "--port", str(_free_port())],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert time.monotonic() - started < 10
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 2, result.stderr  # the error and its fix, as every mmp error
+    assert lines[0].startswith("Error:") and "prometheus_client" in lines[0]
+    assert lines[1].startswith("Fix:") and "serving" in lines[1]
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_a_container_needs_only_environment_variables(
