@@ -53,9 +53,9 @@ def export_model(
     print_table(
         f"Exported {uri} to {folder}",
         [
-            ("recipe", summary["recipe"]),
+            ("recipe", str(summary["recipe"])),
             ("model", f"{summary['name']}" + (f" v{summary['version']}" if summary["version"] else "")),
-            ("task", summary["task"]),
+            ("task", str(summary["task"])),
             ("run id", str(summary["run_id"])),
             ("request columns", ", ".join(loaded.contract.request_columns)),
             ("size", f"{size / 1e6:.1f} MB"),

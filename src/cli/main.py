@@ -18,6 +18,7 @@ from mmp.cli import init as init_cmd
 from mmp.cli import lifecycle as lifecycle_cmd
 from mmp.cli import monitor as monitor_cmd
 from mmp.cli import serve as serve_cmd
+from mmp.cli import status as status_cmd
 from mmp.cli import train as train_cmd
 from mmp.cli import validate as validate_cmd
 
@@ -76,6 +77,7 @@ app.command("rollback")(lifecycle_cmd.rollback)
 app.command("history")(lifecycle_cmd.history)
 app.command("retrain")(lifecycle_cmd.retrain)
 app.command("monitor")(monitor_cmd.monitor)
+app.command("status")(status_cmd.status)
 
 
 def run(argv: list[str] | None = None) -> None:

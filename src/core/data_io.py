@@ -35,11 +35,15 @@ class SqlConnection(Protocol):
     def uri(self) -> str: ...
 
 
-def read_table(source: str, sql: SqlConnection) -> pd.DataFrame:
+def read_table(source: str, sql: SqlConnection | None) -> pd.DataFrame:
     """Load a whole data source; training needs it in memory (batch scoring streams instead)."""
     import pandas as pd
 
     if is_sql_source(source):
+        if sql is None:
+            raise MmpError(
+                f"{source} is a SQL query, but no database is configured", "set sql.uri in the config"
+            )
         return read_sql(read_query_text(source), sql.uri())
     path = Path(source)
     if not path.exists():

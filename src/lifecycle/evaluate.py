@@ -309,16 +309,16 @@ class _Pass:
             rejected[row] = True
             self._example(first_row + row, self.target, problems.reasons[row][0].split(": ", 1)[-1])
         missing = _null_mask(labels_typed[self.target])
-        for row in np.flatnonzero(missing & ~rejected):
-            rejected[row] = True
-            self._example(first_row + int(row), self.target, "missing label")
+        for at in np.flatnonzero(missing & ~rejected):
+            rejected[at] = True
+            self._example(first_row + int(at), self.target, "missing label")
         label_codes = None
         if self.classes is not None:
             label_codes = _codes(labels, self.classes)
-            for row in np.flatnonzero((label_codes < 0) & ~rejected):
-                rejected[row] = True
+            for at in np.flatnonzero((label_codes < 0) & ~rejected):
+                rejected[at] = True
                 self._example(
-                    first_row + int(row), self.target, f"label {labels[row]!r} is not a class the model knows"
+                    first_row + int(at), self.target, f"label {labels[at]!r} is not a class the model knows"
                 )
         outputs = []
         for scorer in self.scorers:

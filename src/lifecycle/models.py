@@ -11,15 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 
 
 def registry_uri(name: str, version: str) -> str:
     return f"models:/{name}/{version}"
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def require_model(client: Any, name: str) -> None:
@@ -62,7 +58,7 @@ def move_alias(client: Any, name: str, alias: str, version: str) -> None:
     try:
         client.set_registered_model_alias(name, alias, version)
     except Exception as exc:  # noqa: BLE001 - stores raise many types
-        raise MmpError(f"cannot point {name}@{alias} at version {version}: {_first_line(exc)}") from None
+        raise MmpError(f"cannot point {name}@{alias} at version {version}: {first_line(exc)}") from None
 
 
 def remove_alias(client: Any, name: str, alias: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from mmp.core.errors import MmpError
+from mmp.core.errors import MmpError, first_line
 from mmp.core.yamlio import redact_url
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class SqlMirror:
             self.engine = sa.create_engine(url)
         except Exception as exc:  # noqa: BLE001 - bad URL or missing driver
             raise MmpError(
-                f"{URL_ENV}: cannot use {redact_url(url)}: {str(exc).splitlines()[0]}",
+                f"{URL_ENV}: cannot use {redact_url(url)}: {first_line(exc)}",
                 "set it to a SQLAlchemy URI, e.g. postgresql+psycopg://user:password@host/db",
             ) from None
         self.metadata = sa.MetaData()
@@ -86,7 +86,7 @@ class SqlMirror:
         except Exception as exc:  # noqa: BLE001 - every driver raises its own types
             self.engine.dispose()
             raise MmpError(
-                f"cannot write the deployments table in {redact_url(self.url)}: {str(exc).splitlines()[0]}",
+                f"cannot write the deployments table in {redact_url(self.url)}: {first_line(exc)}",
                 f"check {URL_ENV}, or unset it to keep the ledger in MLflow only",
             ) from None
         transaction = connection.begin()
@@ -127,7 +127,7 @@ class SqlMirror:
         except Exception as exc:  # noqa: BLE001
             transaction.rollback()
             raise MmpError(
-                f"cannot write the deployments table in {redact_url(self.url)}: {str(exc).splitlines()[0]}",
+                f"cannot write the deployments table in {redact_url(self.url)}: {first_line(exc)}",
                 f"check {URL_ENV}",
             ) from None
         finally:

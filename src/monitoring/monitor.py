@@ -561,7 +561,7 @@ def _metrics(
     import math
 
     perf, drop = profile.performance, profile.settings.performance_drop
-    realized = None
+    realized: dict[str, Any] | None = None
     if state.labeled:
         realized = {"labeled_rows": state.labeled}
         if p.classifier:

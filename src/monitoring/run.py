@@ -128,13 +128,13 @@ def reference_for(
         return profile_from_data(loaded, job.reference_data, job.settings), loaded
     from mmp.monitoring.profile import profile_from_model
 
-    profile = profile_from_model(loaded.path)
-    if profile is None:
+    carried = profile_from_model(loaded.path)
+    if carried is None:
         raise MmpError(
             f"{job.model_uri} has no reference profile (trained before mmp wrote one)",
             "compute one from its training data: mmp monitor --reference TRAINING_DATA ...",
         )
-    return profile, loaded
+    return carried, loaded
 
 
 def profile_from_data(loaded: LoadedModel, source: str, settings: Monitoring | None) -> ReferenceProfile:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mmp.core.errors import MmpError
-from mmp.core.suggest import did_you_mean
+from mmp.core.suggest import did_you_mean, some_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +41,7 @@ def _require(df: pd.DataFrame, columns: list[str], field: str) -> None:
         if name not in df.columns:
             raise MmpError(
                 f"{field}: column '{name}' is not in the data{did_you_mean(name, map(str, df.columns))}",
-                f"the data has: {', '.join(map(str, df.columns[:30]))}",
+                f"the data has: {some_of(df.columns)}",
             )
 
 

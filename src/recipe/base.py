@@ -51,21 +51,22 @@ def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMod
 
 def _message(error: Any, root: type[BaseModel]) -> str:
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    where = ".".join(str(p) for p in loc) or "<root>"
+    where = ".".join(str(p) for p in loc)
     if error["type"] == "extra_forbidden" and loc:
         owner = _model_at(root, loc[:-1])
         hint = did_you_mean(str(loc[-1]), owner.model_fields) if owner else ""
         return f"{where}: unknown key{hint}"
     msg = str(error["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
+    for internal in ("Value error, ", "Assertion failed, "):  # pydantic's wording for validators
+        msg = msg.removeprefix(internal)
     if error["type"] in ("literal_error", "enum") and loc:
         given = error.get("input")
         expected = error.get("ctx", {}).get("expected", "")
         choices = [c.strip(" '") for c in expected.replace(" or ", ",").split(",") if c.strip(" '")]
         if isinstance(given, str):
             msg += did_you_mean(given, choices)
-    return f"{where}: {msg}"
+    # A model-level check names its own fields ("evaluation.metrics: ..."): no location to add.
+    return f"{where}: {msg}" if where else msg
 
 
 def format_validation_error(exc: ValidationError, source: str, root: type[BaseModel]) -> str:

@@ -44,7 +44,7 @@ class TaskExample:
         return {self.recipe_template: self.recipe_path, self.data_path: self.data_path}
 
 
-EXAMPLES: dict[Task, TaskExample] = {
+EXAMPLES: dict[str, TaskExample] = {
     Task.classification: TaskExample(
         task=Task.classification,
         recipe_name="breast_cancer",

@@ -167,6 +167,7 @@ def _replay(body: bytes, receive: Receive, first: Message | None = None) -> Rece
         if not sent[0]:
             sent[0] = True
             return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
+        message: Message = await receive()
+        return message
 
     return replay

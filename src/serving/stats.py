@@ -43,7 +43,7 @@ def _bucket_value(index: int) -> float:
     """A representative latency for a bucket: the geometric middle of its edges."""
     if index == 0:
         return _MIN_S
-    return _MIN_S * _GROWTH ** (index - 0.5)
+    return float(_MIN_S * _GROWTH ** (index - 0.5))
 
 
 @dataclass

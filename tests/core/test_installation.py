@@ -81,3 +81,11 @@ def test_a_wheel_install_is_detected_from_direct_url(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"pip install '{wheel}[spark]'"
+
+
+def test_long_name_lists_say_how_many_are_left_out() -> None:
+    from mmp.core.suggest import some_of
+
+    assert some_of(["a", "b"]) == "a, b"
+    names = [f"c{i}" for i in range(35)]
+    assert some_of(names).endswith("c29 and 5 more (35 in all)")

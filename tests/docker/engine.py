@@ -1,11 +1,12 @@
 """A private Docker engine and a local stand-in for `python:3.11-slim`, for tests that build real images.
 
 Our machines and CI have the `docker` client but no engine, and no registry is reachable. This
-module follows ../shared/docker-in-ci.md: install Debian's `docker.io` and `mmdebstrap` (root
-only), start a `dockerd` of our own in a temp folder, and build the base image from a Debian
-bookworm rootfs (Python 3.11, the version python:3.11-slim ships) made with mmdebstrap. The rootfs
-tarball is cached under ~/.cache/mmp-docker (or $MMP_DOCKER_CACHE) so later runs skip the ~30 s
-bootstrap. The engine is stopped by its own PID, never by name.
+module follows ../shared/docker-in-ci.md: with Debian's `docker.io` and `mmdebstrap` installed (by
+`.ci/run`, as root; the tests skip without them), start a `dockerd` of our own in a temp folder,
+and build the base image from a Debian bookworm rootfs (Python 3.11, the version python:3.11-slim
+ships) made with mmdebstrap. The rootfs tarball is cached under ~/.cache/mmp-docker (or
+$MMP_DOCKER_CACHE) so later runs skip the ~30 s bootstrap. The engine is stopped by its own PID,
+never by name.
 """
 
 from __future__ import annotations
@@ -49,23 +50,21 @@ def cache_dir() -> Path:
 
 
 def ensure_packages() -> None:
-    """Install dockerd and mmdebstrap from Debian if they are missing (needs root)."""
-    if shutil.which("dockerd") and shutil.which("mmdebstrap"):
-        return
-    if os.geteuid() != 0:
+    """Check for dockerd and mmdebstrap (machine set-up is `.ci/run`'s job, not the tests')."""
+    missing = [
+        p for p, command in zip(PACKAGES, ("dockerd", "mmdebstrap"), strict=True) if not shutil.which(command)
+    ]
+    if missing:
         raise EngineUnavailable(
-            "building images needs dockerd and mmdebstrap; install them as root: "
-            "apt-get install -y --no-install-recommends docker.io mmdebstrap"
+            f"building images needs {' and '.join(missing)}: .ci/run installs them as root "
+            f"(apt-get install -y --no-install-recommends {' '.join(missing)})"
         )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=True)
-        subprocess.run(install, env=env, capture_output=True, check=True)
+    if os.geteuid() != 0:
+        raise EngineUnavailable("a private dockerd and mmdebstrap --mode=root need root")
 
 
 def compose_command() -> list[str] | None:
-    """`docker compose` (v2 plugin) or Debian's `docker-compose`, installed as root if neither is there.
+    """`docker compose` (v2 plugin) or Debian's `docker-compose` (installed by `.ci/run`), if any.
 
     Only `config` is run with it (it validates and resolves a compose file; no engine needed).
     """
@@ -75,12 +74,6 @@ def compose_command() -> list[str] | None:
         and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0
     ):
         return [docker, "compose"]
-    if not shutil.which("docker-compose") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "--no-install-recommends", "docker-compose"]
-        if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
-            subprocess.run(install, env=env, capture_output=True, check=False)
     legacy = shutil.which("docker-compose")
     return [legacy] if legacy else None
 
@@ -186,20 +179,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-def _rootfs_key() -> str:
-    digest = hashlib.sha256("\n".join(MMDEBSTRAP_ARGS).encode())
+def _rootfs_key(args: tuple[str, ...]) -> str:
+    digest = hashlib.sha256("\n".join(args).encode())
     if APT_SOURCES.is_file():
         digest.update(APT_SOURCES.read_bytes())
     return digest.hexdigest()[:12]
 
 
-def base_rootfs(log: Path) -> Path:
-    """The cached Debian bookworm rootfs tarball with Python 3.11, built once with mmdebstrap."""
-    tarball = cache_dir() / f"python-3.11-bookworm-{_rootfs_key()}.tar"
+def base_rootfs(log: Path, args: tuple[str, ...] = MMDEBSTRAP_ARGS, name: str = "python-3.11") -> Path:
+    """A cached Debian bookworm rootfs tarball (Python 3.11 by default), built once with mmdebstrap."""
+    tarball = cache_dir() / f"{name}-bookworm-{_rootfs_key(args)}.tar"
     if tarball.is_file():
         return tarball
     partial = tarball.with_suffix(".partial.tar")
-    command = ["mmdebstrap", *MMDEBSTRAP_ARGS, str(partial)]
+    command = ["mmdebstrap", *args, str(partial)]
     if APT_SOURCES.is_file():
         command.append(str(APT_SOURCES))  # reuse the host's mirror
     with log.open("wb") as out:
@@ -240,3 +233,67 @@ def ensure_base_image(engine: Engine, work: Path) -> str:
     (context / "Dockerfile").write_text(base_dockerfile(certs), encoding="utf-8")
     engine.docker("build", "-t", BASE_TAG, str(context), timeout=600)
     return BASE_TAG
+
+
+# ---- a stand-in for the official postgres:16 image, from Debian's `postgresql` package ----------
+# Bookworm ships PostgreSQL 15; what the compose stack relies on is the official image's interface,
+# which the entrypoint below reproduces: POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB create the
+# role (password auth over TCP) and database on first start, data in PGDATA, `pg_isready` on PATH,
+# the server running as the `postgres` user.
+POSTGRES_TAG = "postgres:16"
+POSTGRES_RAW_TAG = "local/postgres-raw:bookworm"
+POSTGRES_MMDEBSTRAP_ARGS = (
+    "--variant=minbase",
+    "--mode=root",
+    "--include=postgresql,postgresql-client",
+    '--aptopt=Acquire::Check-Valid-Until "false"',
+    # Debian's package creates a cluster and policy files for its service wrapper: not used here.
+    '--customize-hook=rm -rf "$1"/var/lib/postgresql/15/main "$1"/etc/postgresql/15/main',
+    '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*',
+    "bookworm",
+)
+POSTGRES_ENTRYPOINT = """#!/bin/sh
+# The official image's first-start behaviour: role, password and database from the environment.
+set -eu
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
+    user="${POSTGRES_USER:-postgres}"
+    pwfile="$(mktemp)"
+    printf '%s' "$POSTGRES_PASSWORD" > "$pwfile"
+    initdb -D "$PGDATA" -U "$user" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    rm -f "$pwfile"
+    echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+    pg_ctl -D "$PGDATA" -w -o "-c listen_addresses=''" start >/dev/null
+    db="${POSTGRES_DB:-$user}"
+    if [ "$db" != postgres ]; then createdb -U "$user" "$db"; fi
+    pg_ctl -D "$PGDATA" -w stop >/dev/null
+fi
+exec "$@"
+"""
+POSTGRES_DOCKERFILE = f"""FROM {POSTGRES_RAW_TAG}
+ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
+    PGDATA=/var/lib/postgresql/data LANG=C.UTF-8
+COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+RUN chmod 755 /usr/local/bin/docker-entrypoint.sh \\
+    && install -d -o postgres -g postgres -m 700 /var/lib/postgresql/data \\
+    && install -d -o postgres -g postgres /var/run/postgresql
+USER postgres
+EXPOSE 5432
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["postgres", "-c", "listen_addresses=*"]
+"""
+
+
+def ensure_postgres_image(engine: Engine, work: Path) -> str:
+    """Tag a stand-in for postgres:16 in the engine (rootfs tarball cached like the Python one)."""
+    if engine.has_image(POSTGRES_TAG):
+        return POSTGRES_TAG
+    work.mkdir(parents=True, exist_ok=True)
+    tarball = base_rootfs(work / "mmdebstrap-postgres.log", POSTGRES_MMDEBSTRAP_ARGS, "postgres")
+    engine.docker("import", str(tarball), POSTGRES_RAW_TAG, timeout=600)
+    context = work / "postgres-context"
+    context.mkdir(exist_ok=True)
+    (context / "docker-entrypoint.sh").write_text(POSTGRES_ENTRYPOINT, encoding="utf-8")
+    (context / "Dockerfile").write_text(POSTGRES_DOCKERFILE, encoding="utf-8")
+    engine.docker("build", "-t", POSTGRES_TAG, str(context), timeout=600)
+    return POSTGRES_TAG

@@ -1,12 +1,13 @@
-"""The compose stack's services, run as docker-compose.yml declares them (minus PostgreSQL).
+"""The compose stack's services, run as docker-compose.yml declares them, with a real PostgreSQL.
 
-No registry is reachable here, so the `postgres` image cannot be pulled and `docker compose up`
-cannot run as is. This test runs the same services by hand on one network, each with the command
-and environment read from the generated docker-compose.yml: the MLflow server image built from
-docker/mlflow/Dockerfile (a SQLite backend store stands in for PostgreSQL), the `train` job that
-registers the model through the server, and the `api` that serves it by registry URI. It checks
-that artifacts are proxied (`mlflow-artifacts:/...`, never a host path) and that the API answers
-like the model trained on the host.
+No registry is reachable here, so images cannot be pulled and `docker compose up` cannot run as is.
+This test runs the same services by hand on one network, each with the image, command, environment
+and healthcheck read from the generated docker-compose.yml: `postgres` (a local stand-in for
+postgres:16 built from Debian's `postgresql` package, tests/docker/engine.py), the MLflow server
+image built from docker/mlflow/Dockerfile with its backend store on that PostgreSQL, the `train`
+job that registers the model through the server, and the `api` that serves `models:/NAME/latest`.
+It checks that the registry lives in PostgreSQL, that artifacts are proxied (`mlflow-artifacts:/...`,
+never a host path) and that the API answers like the model trained on the host.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 import yaml
 
 from tests.docker.conftest import TAG, Built, free_port, http, wait_healthy
-from tests.docker.engine import Engine
+from tests.docker.engine import Engine, ensure_postgres_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -42,11 +43,24 @@ def interpolate(value: str, env: dict[str, str]) -> str:
     return _VARIABLE.sub(one, value)
 
 
+# What `.env` holds for the stack (.env.example's POSTGRES_PASSWORD, set by the user).
+DOT_ENV = {"POSTGRES_PASSWORD": "stack-test-password"}
+
+
 def environment_flags(service: dict[str, Any], env: dict[str, str]) -> list[str]:
     flags = []
     for name, value in service.get("environment", {}).items():
         flags += ["-e", f"{name}={interpolate(str(value), env)}"]
     return flags
+
+
+def healthcheck_flags(service: dict[str, Any]) -> list[str]:
+    """The service's compose healthcheck as `docker run` flags, polled every second here."""
+    test = service["healthcheck"]["test"]
+    kind, *command = test
+    assert kind in ("CMD", "CMD-SHELL"), test
+    shell = command[0] if kind == "CMD-SHELL" else " ".join(command)
+    return ["--health-cmd", shell, "--health-interval", "1s", "--health-retries", "60"]
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +77,36 @@ def compose(built: Built) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def tracking_server(built: Built, compose: dict[str, Any], network: str) -> Iterator[int]:
-    """The `mlflow` service on the network (alias `mlflow`), published on a free local port."""
+def postgres(built: Built, compose: dict[str, Any], network: str) -> Iterator[str]:
+    """The `postgres` service on the network (alias `postgres`), healthy by its own pg_isready."""
+    engine, service = built.engine, compose["services"]["postgres"]
+    image = ensure_postgres_image(engine, engine.root / "base")
+    assert service["image"] == image, "the stand-in is tagged as the image compose names"
+    name = f"mmp-e2e-postgres-{os.getpid()}"
+    engine.docker(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        network,
+        "--network-alias",
+        "postgres",
+        *healthcheck_flags(service),
+        *environment_flags(service, DOT_ENV),
+        image,
+    )
+    try:
+        wait_healthy(engine, name)
+        yield name
+    finally:
+        engine.docker("rm", "-f", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def tracking_server(built: Built, compose: dict[str, Any], network: str, postgres: str) -> Iterator[int]:
+    """The `mlflow` service on the network (alias `mlflow`), published on a free local port, its
+    backend store on the `postgres` service (MLFLOW_BACKEND_STORE_URI as compose resolves it)."""
     engine, service = built.engine, compose["services"]["mlflow"]
     image = f"{TAG}-mlflow"
     engine.docker("build", "-t", image, str(built.project / service["build"]["context"]), timeout=1800)
@@ -83,9 +125,7 @@ def tracking_server(built: Built, compose: dict[str, Any], network: str) -> Iter
         f"127.0.0.1:{port}:5000",
         "--health-interval",
         "1s",
-        # The SQLite stand-in for PostgreSQL: same variable, another SQLAlchemy URI.
-        "-e",
-        "MLFLOW_BACKEND_STORE_URI=sqlite:////mlflow/artifacts/mlflow.db",
+        *environment_flags(service, DOT_ENV),
         image,
         *service["command"],
     )
@@ -115,8 +155,11 @@ def _run_job(engine: Engine, project: Path, compose: dict[str, Any], job: str, n
     return done.stdout
 
 
+# Its fixtures build the PostgreSQL and MLflow images (the first run also bootstraps the PostgreSQL
+# rootfs, ~1-4 min): pytest-timeout counts set-up, so this test gets more than the default 600 s.
+@pytest.mark.timeout(1500)
 def test_train_job_registers_through_the_server_and_the_api_serves_it(
-    built: Built, compose: dict[str, Any], network: str, tracking_server: int
+    built: Built, compose: dict[str, Any], network: str, tracking_server: int, postgres: str
 ) -> None:
     import mlflow
 
@@ -127,6 +170,10 @@ def test_train_job_registers_through_the_server_and_the_api_serves_it(
     (version,) = client.search_model_versions("name='shop_api'")
     run = client.get_run(version.run_id)
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/"), "artifacts are proxied by the server"
+    in_postgres = engine.docker(
+        "exec", postgres, "psql", "-U", "mlflow", "-d", "mlflow", "-tAc", "SELECT name FROM registered_models"
+    )
+    assert in_postgres.stdout.split() == ["shop_api"], "the registry lives in PostgreSQL"
 
     api = compose["services"]["api"]
     port = free_port()

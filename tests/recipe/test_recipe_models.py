@@ -107,6 +107,9 @@ def test_target_cannot_be_an_entity(tmp_path: Path) -> None:
 def test_metric_must_fit_the_task(tmp_path: Path) -> None:
     message = error_for(tmp_path, with_("evaluation", {"metrics": ["rmse"]}))
     assert "'rmse' does not fit a classification task" in message
+    # One located line in the user's words: no pydantic wording, no placeholder for the root.
+    assert "<root>" not in message and "Value error" not in message
+    assert ": evaluation.metrics: " in message or ": model" in message, message
 
 
 def test_metric_aliases_resolve_to_one_canonical_name(tmp_path: Path) -> None:

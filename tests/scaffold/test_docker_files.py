@@ -110,10 +110,13 @@ def test_hadolint_finds_no_warning(project: Path, dockerfile: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+MONITORING_SERVICES = {"status", "prometheus", "grafana"}  # tests/scaffold/test_monitoring.py
+
+
 def test_compose_stack_structure(project: Path) -> None:
     compose = yaml.safe_load((project / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "mlflow", "api", "train", "batch"}
+    assert set(services) == {"postgres", "mlflow", "api", "train", "batch", "retrain", *MONITORING_SERVICES}
 
     postgres = services["postgres"]
     assert any(v.endswith(":/var/lib/postgresql/data") for v in postgres["volumes"])
@@ -139,14 +142,13 @@ def test_compose_stack_structure(project: Path) -> None:
         assert services[job]["build"]["target"] == job
         assert services[job]["depends_on"] == {"mlflow": {"condition": "service_healthy"}}
     assert services["train"]["command"] == ["train", "--register-as", "sales_forecast"]
-    assert set(compose["volumes"]) == {"postgres-data", "mlflow-artifacts", "batch-outputs"}
+    assert set(compose["volumes"]) >= {"postgres-data", "mlflow-artifacts", "batch-outputs"}
 
 
-@pytest.mark.slow  # may apt-get install docker-compose the first time
 def test_docker_compose_config_accepts_the_file(project: Path) -> None:
     command = compose_command()
     if command is None:
-        pytest.skip("no docker compose plugin nor docker-compose, and not root to install it")
+        pytest.skip("no docker compose plugin nor docker-compose (.ci/run installs Debian's docker-compose)")
     env = {**os.environ, "POSTGRES_PASSWORD": "test-password"}
     done = subprocess.run(
         [*command, "--profile", "jobs", "config"],
@@ -158,7 +160,9 @@ def test_docker_compose_config_accepts_the_file(project: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     resolved = yaml.safe_load(done.stdout)
-    assert set(resolved["services"]) == {"postgres", "mlflow", "api", "train", "batch"}
+    services = set(resolved["services"])  # Debian's docker-compose 1.x lists other profiles' services too
+    assert services - MONITORING_SERVICES == {"postgres", "mlflow", "api", "train", "batch", "retrain"}
+    assert "status" in services
     missing = subprocess.run(
         [*command, "config"],
         cwd=project,

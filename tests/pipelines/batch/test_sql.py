@@ -161,7 +161,9 @@ def postgres_url() -> Iterator[str]:
     pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg is not installed (dev group)")
     bindir = _postgres_bin()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+        pytest.skip(
+            "PostgreSQL server binaries not found (.ci/run installs them: apt-get install postgresql)"
+        )
     # Not under pytest's temp root: that is private to root, and the server runs as postgres.
     folder = Path(tempfile.mkdtemp(prefix="mmp-postgres-"))
     data, port = folder / "data", _free_port()

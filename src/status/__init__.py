@@ -1,0 +1,1 @@
+"""`mmp status`: scrape model servers' /metrics, keep per-model latency history, show it, alert on it."""
