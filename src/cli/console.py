@@ -42,7 +42,9 @@ def print_error(message: str, hint: str | None = None) -> None:
 def _escape(text: str) -> str:
     from rich.markup import escape
 
-    return escape(text)
+    from mmp.core.redact import mask
+
+    return escape(mask(text))
 
 
 class RichProgress:
@@ -54,6 +56,9 @@ class RichProgress:
 
     @contextmanager
     def step(self, description: str, total: int | None = None) -> Iterator[Advance]:
+        from mmp.core.redact import mask
+
+        description = mask(description)
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,

@@ -14,6 +14,7 @@ from mmp.cli.options import ConfigPath, JsonOutput
 from mmp.core.tasks import Task
 
 if TYPE_CHECKING:
+    from mmp.pipelines.validate import ValidationReport
     from mmp.recipe.config import SqlSettings
     from mmp.scaffold.recipes import RecipeChoices
 
@@ -72,9 +73,15 @@ def get_recipe(
     path = output or Path("recipes") / f"{choices.name}.yaml"
     command = _command(from_data, target, task, entity, timestamp, prompt)
     text = recipes.recipe_yaml(choices, command)
-    recipes.check_recipe(text, str(path))
+    proposal = recipes.check_recipe(text, str(path))
+    recipes.refuse_existing(path, force)
+    report = None
+    if from_data is not None:  # a proposal that would not validate is never written
+        from mmp.pipelines.validate import validate_loaded
+
+        report = recipes.validated(lambda: validate_loaded(proposal, load_config(config_path).model))
     recipes.write_new(path, text, force)
-    _report_recipe(path, choices, from_data is not None, config_path, json_output)
+    _report_recipe(path, choices, report, json_output)
 
 
 def _choices_from_data(
@@ -165,15 +172,10 @@ def _ask_estimator_and_name(
 
 
 def _report_recipe(
-    path: Path, choices: RecipeChoices, validate: bool, config_path: Path | None, json_output: bool
+    path: Path, choices: RecipeChoices, report: ValidationReport | None, json_output: bool
 ) -> None:
     from mmp.cli.console import print_json, print_table
 
-    report = None
-    if validate:
-        from mmp.pipelines.validate import validate_recipe
-
-        report = validate_recipe(path, config_path)
     if json_output:
         print_json(
             {

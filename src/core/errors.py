@@ -10,11 +10,16 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from mmp.core.redact import mask
+
 
 class MmpError(Exception):
     """A mistake the user can fix: `message` says what is wrong, `hint` says how to fix it."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        # Messages quote user input (a --data-path, a URI): passwords in it are masked here, once.
+        message = mask(message)
+        hint = mask(hint) if hint else hint
         super().__init__(message)
         self.message = message
         self.hint = hint

@@ -1,15 +1,29 @@
-"""Turn records into the model's input frame and call the pipeline: shared by serving and batch."""
+"""Turn records into the model's input frame and call the pipeline: shared by serving and batch.
+
+Values are converted by `mmp.core.conformance`, the one definition of what a column accepts; the
+frame handed to the pipeline has exactly the dtypes and missing values it was trained with.
+"""
 
 from __future__ import annotations
 
+import threading
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mmp.core.contract import FeatureContract
+from mmp.core.errors import MmpError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from mmp.core.conformance import ColumnRule
+
+CONFORM_STEP = "conform"
+_lock = threading.Lock()
+_rules: dict[int, tuple[FeatureContract, list[ColumnRule]]] = {}
+_bodies: dict[int, tuple[Any, Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -21,53 +35,106 @@ class Predictions:
     classes: list[Any] | None
 
 
+class Unconformable(MmpError):
+    """Input values the contract refuses: (row position, column, refusal code, message) of the first."""
+
+    def __init__(self, row: int, column: str, code: str, message: str) -> None:
+        super().__init__(
+            f"row {row + 1}: column '{column}': {message} [{code}]",
+            "every mmp surface refuses this value (docs/input-rules.md lists what each column accepts)",
+        )
+        self.row, self.column, self.code, self.reason = row, column, code, message
+
+
+def input_rules(contract: FeatureContract) -> list[ColumnRule]:
+    """The conformance rules of the model's input columns, computed once per contract object."""
+    key = id(contract)
+    cached = _rules.get(key)
+    if cached is not None and cached[0] is contract:
+        return cached[1]
+    rules = contract.rules(contract.model_input_columns)
+    with _lock:
+        if len(_rules) > 64:
+            _rules.clear()
+        _rules[key] = (contract, rules)
+    return rules
+
+
+def records_frame(contract: FeatureContract, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The model's input frame from records already accepted by `conformance.convert` (serving)."""
+    from mmp.core.conformance import frame_from_records
+
+    return frame_from_records(input_rules(contract), rows)
+
+
 def model_input(contract: FeatureContract, frame: pd.DataFrame) -> pd.DataFrame:
-    """The pipeline's input columns in training order, with training dtypes restored where safe.
+    """The pipeline's input columns in training order and dtypes, from values of any dtype.
 
-    JSON and CSV lose dtypes (integers arrive as floats, dates as strings); the pipeline should see
-    what it saw in training.
+    Raises `Unconformable` for the first value the contract refuses.
     """
-    import pandas as pd
+    from mmp.core.conformance import conform_frame
 
-    X = frame.loc[:, contract.model_input_columns]
-    converted: dict[str, Any] = {}
-    for name in contract.model_input_columns:
-        spec = contract.column(name)
-        series = X[name]
-        if spec.dtype == "datetime":
-            if not pd.api.types.is_datetime64_any_dtype(series):
-                converted[name] = pd.to_datetime(series, errors="coerce")
-        elif spec.dtype == "number" and not pd.api.types.is_float_dtype(series):
-            converted[name] = pd.to_numeric(series, errors="coerce").astype("float64")
-        elif spec.dtype == "integer" and series.dtype != spec.pandas_dtype:
-            numeric = pd.to_numeric(series, errors="coerce")
-            converted[name] = numeric if numeric.isna().any() else numeric.astype(spec.pandas_dtype)
-    if converted:
-        X = X.assign(**converted)
-    return X
+    conformed = conform_frame(input_rules(contract), frame)
+    first = conformed.first()
+    if first is not None:
+        row, column, refusal = first
+        raise Unconformable(row, column, refusal.code, refusal.message)
+    return conformed.frame
+
+
+def model_body(pipeline: Any) -> Any:
+    """The pipeline without its `ConformInput` step, for input `model_input` already converted.
+
+    Models trained before that step existed are returned whole.
+    """
+    steps = getattr(pipeline, "steps", None)
+    if not steps or steps[0][0] != CONFORM_STEP:
+        return pipeline
+    key = id(pipeline)
+    cached = _bodies.get(key)
+    if cached is not None and cached[0] is pipeline:
+        return cached[1]
+    body = pipeline[1:]
+    with _lock:
+        if len(_bodies) > 64:
+            _bodies.clear()
+        _bodies[key] = (pipeline, body)
+    return body
 
 
 def predict(
     pipeline: Any, contract: FeatureContract, X: pd.DataFrame, probabilities: bool = True
 ) -> Predictions:
-    """Call the pipeline once for all rows of `X` (already shaped by `model_input`).
+    """Call the pipeline once for all rows of `X` (already shaped by `model_input`/`records_frame`).
 
     A classifier's labels and probabilities come from one pass through the preprocessing steps:
     `Pipeline.predict` and `Pipeline.predict_proba` would each transform `X` again, which is most of
     the time a small request takes. The results are the same (a pipeline's predict is its final
     estimator's predict on the transformed input)."""
-    proba = None
-    if probabilities and contract.task == "classification" and hasattr(pipeline, "predict_proba"):
-        steps = getattr(pipeline, "steps", None)
-        if steps and len(steps) > 1 and hasattr(steps[-1][1], "predict_proba"):
-            transformed = pipeline[:-1].transform(X)
-            final = steps[-1][1]
-            values = final.predict(transformed)
-            proba = final.predict_proba(transformed)
+    import numpy as np
+
+    body = model_body(pipeline)
+    # Extreme (but accepted) values overflow inside scalers and float32 trees: numpy stays quiet
+    # (its error state is per thread) and scikit-learn's own input check reports them.
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"),
+        warnings.catch_warnings(),
+    ):
+        # An unseen level in a column whose encoder ignores them is accepted by policy (see
+        # `conformance`): scikit-learn's per-call warning about it is noise, not news.
+        warnings.filterwarnings("ignore", message="Found unknown categories", category=UserWarning)
+        proba = None
+        if probabilities and contract.task == "classification" and hasattr(body, "predict_proba"):
+            steps = getattr(body, "steps", None)
+            if steps and len(steps) > 1 and hasattr(steps[-1][1], "predict_proba"):
+                transformed = body[:-1].transform(X)
+                final = steps[-1][1]
+                values = final.predict(transformed)
+                proba = final.predict_proba(transformed)
+            else:
+                values = body.predict(X)
+                proba = body.predict_proba(X)
         else:
-            values = pipeline.predict(X)
-            proba = pipeline.predict_proba(X)
-    else:
-        values = pipeline.predict(X)
+            values = body.predict(X)
     classes = list(getattr(pipeline, "classes_", [])) or contract.classes
     return Predictions(values=values, probabilities=proba, classes=classes)

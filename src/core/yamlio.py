@@ -17,11 +17,10 @@ from typing import Any
 import yaml
 
 from mmp.core.errors import MmpError, first_line
+from mmp.core.redact import REDACTED, mask
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 _SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?keys?|credential|private[_-]?key)$", re.I)
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@/\s]+)(?P<at>@)")
-REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,8 @@ class LoadedYaml:
 
 
 def redact_url(text: str) -> str:
-    """Hide the password of every `scheme://user:password@host` inside a string."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}{m['at']}", text)
+    """Hide every password inside a string (`mmp.core.redact.mask`, the one masking function)."""
+    return mask(text)
 
 
 def redact(value: Any, key: str | None = None) -> Any:

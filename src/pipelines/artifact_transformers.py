@@ -54,8 +54,12 @@ def _calendar(ts: pd.Series, feature: str) -> pd.Series:
 
 
 def as_object(frame):
-    """Categorical columns as plain objects, so imputers and encoders accept str, bool and category."""
-    return pd.DataFrame(frame).astype(object)
+    """Categorical columns as plain objects, so imputers and encoders accept str, bool and category.
+
+    Every missing marker (None, pd.NA, NaT) becomes NaN, the one missing value imputers recognise.
+    """
+    objects = pd.DataFrame(frame).astype(object)
+    return objects.where(objects.notna(), np.nan)
 
 
 class EncodedLabelsClassifier(ClassifierMixin, BaseEstimator):

@@ -14,7 +14,10 @@ from mmp.recipe.components import accepted_params, import_class
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
+    from mmp.core.contract import FeatureContract
     from mmp.recipe.models import Recipe, Step
+
+CONFORM_STEP = "conform"
 
 
 def _steps(steps: list[Step], prefix: str) -> list[tuple[str, Any]]:
@@ -44,8 +47,14 @@ def build_estimator(recipe: Recipe) -> Any:
     return estimator
 
 
-def build_pipeline(recipe: Recipe, columns: ResolvedColumns) -> Pipeline:
-    """Preprocessing for numeric, categorical and timestamp columns, then the estimator."""
+def build_pipeline(
+    recipe: Recipe, columns: ResolvedColumns, contract: FeatureContract | None = None
+) -> Pipeline:
+    """Preprocessing for numeric, categorical and timestamp columns, then the estimator.
+
+    With a `contract`, the first step is `mmp.core.conformance.ConformInput`: the logged model then
+    converts (or refuses) its input by the same rules as every mmp surface, without mmp installed.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
@@ -67,4 +76,9 @@ def build_pipeline(recipe: Recipe, columns: ResolvedColumns) -> Pipeline:
         calendar = CalendarFeatures(tuple(recipe.preprocessing.calendar_features))
         transformers.append(("calendar", calendar, [columns.timestamp]))
     preprocess = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
-    return Pipeline([("preprocess", preprocess), ("model", build_estimator(recipe))])
+    pipeline_steps: list[tuple[str, Any]] = [("preprocess", preprocess), ("model", build_estimator(recipe))]
+    if contract is not None:
+        from mmp.core.conformance import ConformInput
+
+        pipeline_steps.insert(0, (CONFORM_STEP, ConformInput(tuple(contract.rules(columns.model_input)))))
+    return Pipeline(pipeline_steps)

@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mmp.core.contract import FeatureContract
 from mmp.core.data_io import read_table
 from mmp.core.errors import MmpError
 from mmp.pipelines.columns import ResolvedColumns, resolve_columns
+from mmp.pipelines.contract_builder import build_contract, unknown_level_policy
 from mmp.pipelines.split import Splits, split_frame
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ class Prepared:
     columns: ResolvedColumns
     splits: Splits
     source: str
+    contract: FeatureContract  # built from the data as read; `classes` are added after fitting
 
 
 def data_source(recipe: Recipe, data_path: str | None) -> str:
@@ -49,25 +52,60 @@ def prepare(recipe: Recipe, config: Config, data_path: str | None = None) -> Pre
     columns = resolve_columns(recipe, df)
     df = _parse_timestamp(df, columns.timestamp)
     _check_target(recipe, df, columns)
+    contract = build_contract(recipe.name, recipe.task, df, columns, None, unknown_level_policy(recipe))
+    df = conform_training_frame(contract, df)
     splits = split_frame(recipe, df, columns)
     _check_splits(recipe, splits, columns)
-    return Prepared(frame=df, columns=columns, splits=splits, source=source)
+    return Prepared(frame=df, columns=columns, splits=splits, source=source, contract=contract)
+
+
+def conform_training_frame(contract: FeatureContract, df: pd.DataFrame) -> pd.DataFrame:
+    """The model's input columns converted by the same rules every scoring surface applies.
+
+    So the pipeline is fitted on exactly the dtypes and missing values it will be given later; a
+    value no surface would accept (text in a number column, an infinity) stops training here.
+    """
+    from mmp.core.conformance import conform_frame
+
+    names = [n for n in contract.model_input_columns if n in df.columns]
+    conformed = conform_frame(contract.rules(names), df)
+    first = conformed.first()
+    if first is not None:
+        row, column, refusal = first
+        count = len(conformed.refused)
+        raise MmpError(
+            f"data: column '{column}', row {row + 1}: {refusal.message} ({count} such rows)",
+            "fix or drop those rows: the same value would be refused when scoring",
+        )
+    df = df.copy()
+    for name in names:
+        df[name] = conformed.frame[name]
+    return df
 
 
 def _parse_timestamp(df: pd.DataFrame, timestamp: str | None) -> pd.DataFrame:
-    import pandas as pd
+    """Text timestamps parsed by the conformance rules (ISO 8601), the way scoring parses them."""
     from pandas.api import types as ptypes
+
+    from mmp.core.conformance import ColumnRule, Refusal, as_model_dtype, convert
 
     if not timestamp or ptypes.is_datetime64_any_dtype(df[timestamp]):
         return df
-    parsed = pd.to_datetime(df[timestamp], errors="coerce")
-    bad = parsed.isna() & df[timestamp].notna()
-    if bad.any():
-        raise MmpError(
-            f"data.data_interface.timestamp_column: '{timestamp}' has values that are not dates, "
-            f"e.g. {df.loc[bad, timestamp].iloc[0]!r} (row {int(bad.to_numpy().argmax())})",
-            "use ISO dates such as 2024-01-31",
-        )
+    raw = df[timestamp]
+    zoned = raw.astype(str).str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).any()
+    rule = ColumnRule(timestamp, "datetime", nullable=True, tz="UTC" if zoned else None, unit="us")
+    values = []
+    for row, value in enumerate(raw.to_numpy(dtype=object)):
+        try:
+            values.append(convert(rule, value))
+        except Refusal as exc:
+            raise MmpError(
+                f"data.data_interface.timestamp_column: '{timestamp}' has values that are not usable dates, "
+                f"e.g. row {row}: {exc.message}",
+                "use ISO dates such as 2024-01-31 or 2024-01-31T12:00:00+00:00",
+            ) from None
+    parsed = as_model_dtype(rule, values)
+    parsed.index = df.index
     df = df.copy()
     df[timestamp] = parsed
     return df

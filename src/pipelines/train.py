@@ -8,7 +8,6 @@ import io
 import json
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mmp.core.contract import CONTRACT_FILE
+from mmp.core.contract import CONTRACT_FILE, FeatureContract, example_record
 from mmp.core.model_metadata import METADATA_FORMAT, ModelMetadata
 from mmp.core.progress import NullProgress, Progress
 from mmp.core.yamlio import redact, redact_url
 from mmp.monitoring.profile import PROFILE_FILE, training_profile
 from mmp.pipelines.build import build_pipeline
-from mmp.pipelines.contract_builder import build_contract
 from mmp.pipelines.evaluate import evaluate
 from mmp.pipelines.prepare import Prepared, prepare
 from mmp.pipelines.tracking import exact_requirements, flatten, git_commit
@@ -87,7 +85,7 @@ def train(
         tuning = tune(spec, prepared, progress)
         spec = with_hyperparameters(spec, tuning.best_params)
     with progress.step(f"Fitting {spec.model.class_path.rsplit('.', 1)[-1]}"):
-        pipeline = build_pipeline(spec, prepared.columns)
+        pipeline = build_pipeline(spec, prepared.columns, prepared.contract)
         train_df = prepared.splits.train
         X = train_df[prepared.columns.model_input]
         y = train_df[prepared.columns.target] if prepared.columns.target else None
@@ -136,22 +134,21 @@ def _log(
 ) -> TrainResult:
     import cloudpickle
     import mlflow
-    from mlflow.models import infer_signature
 
     from mmp import __version__
+    from mmp.core import conformance
     from mmp.pipelines import artifact_transformers
 
     settings = config.model.mlflow
     store = settings.store()
     experiment_id = store.experiment_id(settings.experiment, settings.artifact_location)
     columns = prepared.columns
-    contract = build_contract(spec.name, spec.task, prepared.frame, columns, _classes(pipeline, spec.task))
-    example = _input_example(prepared.splits.train[columns.model_input])
-    with warnings.catch_warnings():
-        # MLflow hints that integer columns cannot hold nulls; the feature contract records
-        # nullability per column and serving checks it, so the hint is noise here.
-        warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
-        signature = infer_signature(example, pipeline.predict(example))
+    classes = _classes(pipeline, spec.task)
+    contract = prepared.contract.model_copy(
+        update={"classes": [_plain(c) for c in classes] if classes is not None else None}
+    )
+    example = _input_example(contract)
+    signature = _signature(contract, example, pipeline)
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
     data_print = fingerprint(prepared.frame)
     # --- monitoring: the reference profile `mmp monitor` compares served data with (mmp.monitoring)
@@ -192,8 +189,10 @@ def _log(
             }
         )
     )
-    # Ship the in-artifact transformers by value: the model must load where mmp is not installed.
+    # Ship the in-artifact transformers and the conformance rules by value: the model must load
+    # (and check its input the way mmp does) where mmp is not installed.
     cloudpickle.register_pickle_by_value(artifact_transformers)
+    cloudpickle.register_pickle_by_value(conformance)
     # MLflow's log_model has no client form: the fluent calls run inside the store's scope, which
     # restores the process-wide MLflow state afterwards (see TrackingStore.fluent).
     with store.fluent(), mlflow.start_run(experiment_id=experiment_id, run_name=spec.name, tags=tags) as run:
@@ -248,7 +247,30 @@ def _param(value: Any) -> Any:
     return text[:6000] if isinstance(text, str) else text
 
 
-def _input_example(frame: pd.DataFrame) -> pd.DataFrame:
-    """A few training rows, complete ones first, to document and warm the model."""
-    complete = frame.dropna()
-    return (complete if len(complete) >= 3 else frame).head(5)
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _input_example(contract: FeatureContract) -> pd.DataFrame:
+    """One made-up record of typical values (never a training row: the example is published)."""
+    import pandas as pd
+
+    record = example_record(contract)
+    return pd.DataFrame([{name: record[name] for name in contract.model_input_columns}])
+
+
+def _signature(contract: FeatureContract, example: pd.DataFrame, pipeline: Any) -> Any:
+    """The MLflow signature, from the conformance rules: every input column by name, typed `string`
+    for text columns (MLflow's check then refuses what the rules refuse) and `any` elsewhere, where
+    MLflow's stricter casts would refuse values the rules accept (3.0 for an integer, `"yes"` for a
+    boolean, a null in an integer column, an ISO date as text). The pipeline's first step,
+    `ConformInput`, converts or refuses them exactly as every mmp surface does."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+    from mlflow.types.utils import _infer_schema
+
+    specs: list[Any] = [
+        ColSpec("string" if rule.kind == "string" else AnyType(), rule.name)
+        for rule in contract.rules(contract.model_input_columns)
+    ]
+    return ModelSignature(inputs=Schema(specs), outputs=_infer_schema(pipeline.predict(example)))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmp.pipelines.prepare import prepare
 from mmp.recipe.loader import load_config, load_recipe
+
+if TYPE_CHECKING:
+    from mmp.recipe.config import Config
+    from mmp.recipe.models import Recipe
 
 
 @dataclass
@@ -56,8 +60,11 @@ def validate_recipe(
     recipe_path: str | Path, config_path: str | Path | None = None, data_path: str | None = None
 ) -> ValidationReport:
     """Raise MmpError on the first problem; return what training would use otherwise."""
-    recipe = load_recipe(recipe_path).model
-    config = load_config(config_path).model
+    return validate_loaded(load_recipe(recipe_path).model, load_config(config_path).model, data_path)
+
+
+def validate_loaded(recipe: Recipe, config: Config, data_path: str | None = None) -> ValidationReport:
+    """`validate_recipe` for a recipe already in memory (e.g. a proposal not yet written)."""
     prepared = prepare(recipe, config, data_path)
     return ValidationReport(
         recipe=recipe.name,

@@ -10,9 +10,11 @@ reason the user sees in the generated recipe's header, so a wrong guess is easy 
 - categorical: booleans, text with few distinct values, numbers with exactly two values (a flag
   or a code such as sex coded 1/2); numeric: every other number;
 - left out: columns that are empty, constant, or free text with too many distinct values;
-- task: no target -> clustering; a text/boolean target -> classification; a numeric target ->
-  timeseries when there is a timestamp, classification when it has at most 10 whole-number
-  values, regression otherwise.
+- task: no target -> clustering; a text/boolean target, or a numeric one with two values (0/1) ->
+  classification; another numeric target -> timeseries when there is a date column along which
+  the entities repeat (never for one row per entity), classification when it has at most 10
+  whole-number values, regression otherwise. A date kept for a tabular task only orders rows for
+  a temporal split; with the proposed random split the model does not use it (the header says so).
 """
 
 from __future__ import annotations
@@ -259,9 +261,27 @@ def _task(
         return task, "chosen with --task"
     if not numeric:
         return "classification", f"the target holds {'true/false' if types.is_bool_dtype(series) else 'text'}"
-    if any(p.role == "timestamp" for p in profiles.values()):
-        return "timeseries", "a numeric target and a date column"
     levels = int(series.nunique())
-    if levels <= CLASSIFICATION_MAX_LEVELS and bool((series == series.round()).all()):
+    whole = bool((series == series.round()).all())
+    if levels == 2:  # a 0/1 flag (or any two values) is a class, date column or not
+        return "classification", "the target has two values"
+    timestamp = next((p.name for p in profiles.values() if p.role == "timestamp"), None)
+    series_reason = _time_series(frame, profiles, timestamp) if timestamp is not None else None
+    if series_reason is not None:
+        return "timeseries", series_reason
+    if levels <= CLASSIFICATION_MAX_LEVELS and whole:
         return "classification", f"the target has {levels} whole-number values"
     return "regression", "a numeric target"
+
+
+def _time_series(frame: pd.DataFrame, profiles: dict[str, ColumnProfile], timestamp: str) -> str | None:
+    """Why the data is a time series (several dates per entity, or one series without entities),
+    or None: one row per entity with a date is tabular data, whatever the date column says."""
+    entities = [p.name for p in profiles.values() if p.role == "entity"]
+    if not entities:
+        if frame[timestamp].nunique(dropna=True) > 1:
+            return "a numeric target and a date column (one series)"
+        return None
+    if frame.duplicated(subset=entities).any():
+        return "a numeric target, and dates along which the entities repeat"
+    return None

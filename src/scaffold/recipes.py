@@ -7,10 +7,11 @@ so a generated recipe can only fail `mmp validate` on what needs the data itself
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -141,8 +142,17 @@ def choices_from_profile(
         f"Inspected {profile.rows} rows of {profile.source}; task: {profile.task} ({profile.task_reason})."
     ]
     for column in profile.columns:
-        if column.role in ("entity", "timestamp"):
-            notes.append(f"{column.name}: {column.role} ({column.reason})")
+        if column.role == "entity":
+            notes.append(f"{column.name}: entity ({column.reason})")
+        elif column.role == "timestamp" and profile.task == "timeseries":
+            notes.append(
+                f"{column.name}: timestamp ({column.reason}): calendar features and the temporal split"
+            )
+        elif column.role == "timestamp":
+            notes.append(
+                f"{column.name}: timestamp ({column.reason}), unused: the split is random and a "
+                f"{profile.task} model does not see it (set data.split.strategy: temporal to split by it)"
+            )
     notes += [f"{column}: left out ({reason})" for column, reason in profile.dropped.items()]
     group = profile.entities_repeat and profile.task in ("classification", "regression")
     if group:
@@ -256,6 +266,25 @@ def check_recipe(text: str, where: str) -> Recipe:
     from mmp.recipe.models import Recipe
 
     return validate_data(Recipe, yaml.safe_load(text), where, "change the options and run again")
+
+
+def refuse_existing(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise MmpError(f"{path} already exists", "choose another --output, or pass --force to replace it")
+
+
+T = TypeVar("T")
+
+
+def validated(check: Callable[[], T]) -> T:
+    """Run `mmp validate`'s checks on a proposal before it is written; a failure writes nothing."""
+    try:
+        return check()
+    except MmpError as exc:
+        raise MmpError(
+            f"the proposed recipe does not pass mmp validate, so it was not written: {exc.message}",
+            exc.hint or "fix the data or pass --task/--target/--entity/--timestamp explicitly",
+        ) from None
 
 
 def write_new(path: Path, text: str, force: bool) -> Path:

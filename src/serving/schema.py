@@ -9,29 +9,19 @@ training data. Columns become aliases of safe internal field names, so a column 
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    WithJsonSchema,
-    create_model,
-)
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, create_model
 from pydantic_core import PydanticCustomError
 
+from mmp.core.conformance import ColumnRule, Refusal, convert
 from mmp.core.contract import ColumnContract, FeatureContract
+from mmp.core.contract import example_record as contract_example
 
 if TYPE_CHECKING:
     import pandas as pd
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class ModelRef(BaseModel):
@@ -87,74 +77,46 @@ def _camel(name: str) -> str:
     return text if text and text[0].isalpha() else f"Model{text}"
 
 
-def _no_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise PydanticCustomError("bool_not_allowed", "Input should be a number, not a boolean")
-    return value
+def _validator(rule: ColumnRule) -> Any:
+    """The column's `conformance.convert`, with refusals as pydantic errors (code = error type)."""
+
+    def check(value: Any) -> Any:
+        try:
+            return convert(rule, value)
+        except Refusal as exc:
+            raise PydanticCustomError(exc.code, "{reason}", {"reason": exc.message}) from None
+
+    return check
 
 
-def _whole_number(value: Any) -> Any:
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise PydanticCustomError("int_type", "Input should be a valid integer")
-    return value
+_JSON_TYPES: dict[str, dict[str, Any]] = {
+    "integer": {"type": "integer", "format": "int64"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "string": {"type": "string"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
 
 
-def _datetime_validator(aware: bool) -> Any:
-    def parse(value: Any) -> datetime:
-        if isinstance(value, datetime):
-            parsed = value
-        elif isinstance(value, date):
-            parsed = datetime(value.year, value.month, value.day)
-        elif isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                raise PydanticCustomError(
-                    "datetime_parsing",
-                    "Input should be an ISO 8601 date or date-time, e.g. 2024-01-31 or 2024-01-31T12:00:00",
-                ) from None
-        else:
-            raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 date or date-time string")
-        if aware:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        # Training saw naive timestamps: an aware one is compared in UTC.
-        return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
-
-    return parse
+def _json_schema(rule: ColumnRule) -> dict[str, Any]:
+    """What a client should send (the canonical JSON type; `docs/serving.md` lists what else is read)."""
+    schema: dict[str, Any] = dict(_JSON_TYPES[rule.kind])
+    if rule.levels is not None:
+        schema["enum"] = list(rule.levels)
+    if rule.nullable:
+        return {"anyOf": [schema, {"type": "null"}]}
+    return schema
 
 
-def _base_type(col: ColumnContract) -> Any:
-    """The Python/pydantic type of one column's values (without null)."""
-    levels = col.categories if col.categorical and not col.categories_truncated else None
-    if levels and col.dtype in ("string", "integer", "number"):
-        choice = Literal[tuple(levels)]  # type: ignore[valid-type]
-        if col.dtype == "string":
-            return choice
-        guard = _whole_number if col.dtype == "integer" else _no_bool
-        return Annotated[choice, BeforeValidator(guard)]
-    if col.dtype == "integer":
-        # Bounded to int64 (what pandas holds); shown as format int64 rather than as two 19-digit
-        # bounds that JSON tooling would round to floats.
-        return Annotated[
-            int,
-            Field(strict=True, ge=INT64_MIN, le=INT64_MAX),
-            WithJsonSchema({"type": "integer", "format": "int64"}),
-        ]
-    if col.dtype == "number":
-        return Annotated[float, Field(strict=True, allow_inf_nan=False)]
-    if col.dtype == "boolean":
-        return Annotated[bool, Field(strict=True)]
-    if col.dtype == "datetime":
-        aware = "," in col.pandas_dtype or "UTC" in col.pandas_dtype
-        return Annotated[
-            datetime,
-            PlainValidator(_datetime_validator(aware), json_schema_input_type=str),
-            WithJsonSchema({"type": "string", "format": "date-time"}),
-        ]
-    return Annotated[str, Field(strict=True)]
+def _annotation(rule: ColumnRule) -> Any:
+    return Annotated[
+        Any,
+        PlainValidator(_validator(rule)),
+        WithJsonSchema(_json_schema(rule)),
+    ]
 
 
-def _describe(col: ColumnContract) -> str:
+def _describe(col: ColumnContract, rule: ColumnRule) -> str:
     role = {
         "entity": "Entity column: identifies the record and is echoed in the response, not a feature.",
         "feature": "Feature.",
@@ -162,8 +124,12 @@ def _describe(col: ColumnContract) -> str:
         "target": "",
     }[col.role]
     parts = [role]
-    if col.categorical and col.categories and not col.categories_truncated:
-        parts.append("One of the levels seen in training.")
+    if rule.kind == "boolean":
+        pass  # two levels by nature; the spellings it accepts are in docs/input-rules.md
+    elif rule.levels is not None:
+        parts.append("One of the levels seen in training (others are refused).")
+    elif col.categorical and col.categories and not col.categories_truncated:
+        parts.append(f"Categorical, {len(col.categories)} levels seen in training; others are accepted.")
     elif col.categorical and col.categories_truncated:
         parts.append(f"Categorical; training saw more than {len(col.categories or [])} levels.")
     if col.min is not None and col.max is not None:
@@ -172,41 +138,10 @@ def _describe(col: ColumnContract) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _json_value(value: Any) -> Any:
-    """A JSON-ready scalar from a pandas/numpy value (None for missing)."""
-    if value is None:
-        return None
-    if hasattr(value, "isoformat"):
-        try:
-            if value != value:  # NaT
-                return None
-        except (TypeError, ValueError):
-            pass
-        return value.isoformat()
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def example_record(contract: FeatureContract, input_example: pd.DataFrame | None) -> dict[str, Any]:
-    """One realistic request body: the first input-example row, entities from the contract."""
-    row: dict[str, Any] = {}
-    first = input_example.iloc[0] if input_example is not None and len(input_example) else None
-    for name in contract.request_columns:
-        col = contract.column(name)
-        value = col.example
-        if first is not None and name in first.index:
-            candidate = _json_value(first[name])
-            if candidate is not None or col.nullable:
-                value = candidate
-        if col.dtype == "datetime" and isinstance(value, str):
-            value = value.replace(" ", "T")
-        if col.dtype == "number" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        row[name] = value
-    return row
+def example_record(contract: FeatureContract, input_example: pd.DataFrame | None = None) -> dict[str, Any]:
+    """One request body made up from the contract's types and ranges (`input_example` is ignored:
+    no training row is ever published in the API's documentation)."""
+    return contract_example(contract)
 
 
 def _prediction_type(contract: FeatureContract) -> Any:
@@ -222,18 +157,17 @@ def build_schemas(
 ) -> Schemas:
     """All request and response models for one contract."""
     base = _camel(contract.name)
-    example = example_record(contract, input_example)
+    example = example_record(contract)
     fields: dict[str, Any] = {}
     mapping: list[tuple[str, str]] = []
     entity_fields: dict[str, Any] = {}
     signature: list[Any] = [contract.task, tuple(contract.classes or ())]
     for i, name in enumerate(contract.request_columns):
         col = contract.column(name)
-        annotation = _base_type(col)
-        if col.nullable:
-            annotation = annotation | None
+        rule = col.rule()
+        annotation = _annotation(rule)
         examples = [example[name]] if example.get(name) is not None else None
-        info = Field(alias=name, title=name, description=_describe(col), examples=examples)
+        info = Field(alias=name, title=name, description=_describe(col, rule), examples=examples)
         fields[f"f{i}"] = (annotation, info)
         mapping.append((f"f{i}", name))
         if col.role == "entity":
@@ -245,6 +179,7 @@ def build_schemas(
                 col.dtype,
                 col.nullable,
                 tuple(col.categories or ()) if col.categorical else None,
+                rule,
             )
         )
     record = create_model(

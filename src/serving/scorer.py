@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mmp.core.model_store import LoadedModel
-from mmp.core.scoring import model_input, predict
+from mmp.core.scoring import predict, records_frame
 from mmp.serving.schema import example_record
 
 
@@ -71,17 +71,15 @@ def one_numeric_thread() -> None:
 def score_rows(model: ServedModel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One pipeline call for all rows; raises `UnscorableInput` when the pipeline rejects the values."""
     import numpy as np
-    import pandas as pd
 
     one_numeric_thread()
 
     contract = model.loaded.contract
-    frame = pd.DataFrame({name: [row[name] for row in rows] for name in contract.model_input_columns})
     try:
         # Extreme (but finite, schema-valid) values overflow inside scalers: let them become inf
         # quietly (numpy's errstate is per thread) so scikit-learn's own input check reports them.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            out = predict(model.loaded.pipeline, contract, model_input(contract, frame))
+            out = predict(model.loaded.pipeline, contract, records_frame(contract, rows))
     except (ValueError, OverflowError) as exc:
         # scikit-learn raises ValueError for input it cannot handle (unknown categories, values
         # beyond float32): the client's data, not a broken model. Everything else is a model bug.
@@ -130,29 +128,13 @@ def score_isolating(model: ServedModel, rows: list[dict[str, Any]]) -> list[dict
 def warm_up(model: ServedModel) -> None:
     """Score the input example (all rows, then one) so the first real request pays no first-call costs,
     and so a model that cannot score its own training example is never served."""
+    from mmp.core.conformance import convert
+
     contract = model.loaded.contract
-    rows: list[dict[str, Any]] = []
-    example = model.loaded.input_example
-    base = example_record(contract, example)
-    if example is not None and len(example):
-        for i in range(len(example)):
-            row = dict(base)
-            for name in example.columns:
-                if name in row:
-                    row[name] = example.iloc[i][name]
-            rows.append(row)
-    else:
-        rows.append(base)
-    rows = [{k: (None if _missing(v) else v) for k, v in r.items()} for r in rows]
-    score_rows(model, rows)
-    score_rows(model, rows[:1])
-
-
-def _missing(value: Any) -> bool:
-    try:
-        return bool(value != value)
-    except (TypeError, ValueError):
-        return False
+    record = example_record(contract)
+    row = {name: convert(contract.column(name).rule(), value) for name, value in record.items()}
+    score_rows(model, [row, row])
+    score_rows(model, [row])
 
 
 def _plain(value: Any) -> Any:

@@ -267,3 +267,36 @@ def test_get_config_interactive(workdir: Path, monkeypatch: pytest.MonkeyPatch) 
     assert config.mlflow.experiment == "forecasts"
     assert config.mlflow.tracking_uri == "sqlite:///runs.db"
     assert config.mlflow.registered_model_name == "forecaster"
+
+
+def test_a_proposal_that_would_not_validate_is_not_written(workdir: Path) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(workdir / "data" / "diabetes.csv")
+    frame.loc[3, "disease_progression"] = None  # training refuses a missing target
+    frame.to_csv(workdir / "data" / "gaps.csv", index=False)
+    result = runner.invoke(
+        app, ["get-recipe", "--from-data", "data/gaps.csv", "--target", "disease_progression"]
+    )
+    assert isinstance(result.exception, MmpError)
+    assert "does not pass mmp validate, so it was not written" in result.exception.message
+    assert "missing values" in result.exception.message
+    assert not (workdir / "recipes" / "gaps.yaml").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "validate"])
+def test_a_password_in_data_path_is_masked(workdir: Path, command: str) -> None:
+    _get_recipe("--from-data", "data/diabetes.csv", "--target", "disease_progression")
+    uri = "postgresql://analyst:s3cr3t-pw@db.example.com:5432/sales"
+    result = runner.invoke(app, [command, "-r", "recipes/diabetes.yaml", "--data-path", uri])
+    assert isinstance(result.exception, MmpError)
+    shown = str(result.exception)  # what the CLI prints: message and hint
+    assert "s3cr3t-pw" not in shown and "analyst:***@db.example.com" in shown
+
+
+def test_every_printed_error_line_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    from mmp.cli.console import print_error
+
+    print_error("cannot connect to mysql://root:hunter2@db/x", "check host=db password=hunter2 in the DSN")
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "root:***@db" in err and "password=***" in err

@@ -93,3 +93,22 @@ def test_settings_survive_the_trip_through_the_environment(monkeypatch: pytest.M
     monkeypatch.setenv(SETTINGS_ENV, env[SETTINGS_ENV])
     restored = ServeSettings.from_env()
     assert restored.model_uri == "models:/m@a" and restored.workers == 2 and restored.api_keys is None
+
+
+def test_each_setting_comes_from_option_then_environment_then_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmp.core.errors import MmpError
+    from mmp.serving.launch import settings_from_options
+
+    config = tmp_path / "config.yaml"
+    config.write_text("serving:\n  workers: 3\n  micro_batch_max_wait_ms: 5\n", encoding="utf-8")
+    monkeypatch.setenv("MMP_WORKERS", "4")
+    monkeypatch.setenv("MMP_RELOAD_INTERVAL_S", "7")
+    monkeypatch.setenv("MMP_API_KEYS", "not-a-setting")  # read by its own rule, never parsed here
+    from_env = settings_from_options("run123", None, config)
+    assert (from_env.workers, from_env.reload_interval_s, from_env.micro_batch_max_wait_ms) == (4, 7.0, 5.0)
+    assert settings_from_options("run123", None, config, workers=2).workers == 2
+    monkeypatch.setenv("MMP_WORKERS", "zero")
+    with pytest.raises(MmpError, match="serving setting workers"):
+        settings_from_options("run123", None, config)

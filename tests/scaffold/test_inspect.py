@@ -72,7 +72,23 @@ def test_every_column_gets_a_role_with_a_reason() -> None:
             "label",
             {"label": np.linspace(0, 1, 100), "day": pd.date_range("2024-01-01", periods=100)},
             "timeseries",
-            "a numeric target and a date column",
+            "a numeric target and a date column (one series)",
+        ),
+        (
+            "label",
+            {"label": [0, 1] * 50, "day": pd.date_range("2024-01-01", periods=100)},
+            "classification",
+            "the target has two values",
+        ),
+        (
+            "label",
+            {
+                "label": np.linspace(0, 1, 100),
+                "day": pd.date_range("2024-01-01", periods=100),
+                "id": range(100),
+            },
+            "regression",  # one row per entity: the date does not make a time series
+            "a numeric target",
         ),
     ],
 )
@@ -144,3 +160,20 @@ def test_numbers_that_look_like_dates_are_not_timestamps() -> None:
     frame = pd.DataFrame({"yyyymmdd": np.arange(20240101, 20240161), "y": np.arange(60.0)})
     profile = inspect_frame(frame, "d.csv", "y")
     assert profile.timestamp_column is None
+
+
+def test_a_date_kept_for_a_random_split_is_said_to_be_unused() -> None:
+    from mmp.scaffold.recipes import choices_from_profile
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(100)],
+            "signup": pd.date_range("2024-01-01", periods=100).strftime("%Y-%m-%d"),
+            "x": np.arange(100) * 1.5,
+            "y": np.linspace(0, 1, 100),
+        }
+    )
+    profile = inspect_frame(frame, "d.csv", "y")
+    assert profile.task == "regression" and profile.timestamp_column == "signup"
+    notes = choices_from_profile(profile).notes
+    assert any(n.startswith("signup: timestamp") and "unused" in n for n in notes), notes

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mmp.core.contract import ColumnContract, FeatureContract
 from mmp.core.errors import MmpError, first_line
-from mmp.core.scoring import Predictions, model_input, predict
+from mmp.core.scoring import Predictions, predict
 from mmp.pipelines.batch.checks import Problems, arrow_type, coerce
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
     import pyarrow as pa
 
     from mmp.core.model_store import ModelIdentity
@@ -147,19 +148,19 @@ class ChunkScorer:
         if problems:
             keep = np.ones(chunk.num_rows, dtype=bool)
             keep[problems.rows()] = False
-            good = typed.filter(keep)
+            good = typed[keep].reset_index(drop=True)
             positions = np.flatnonzero(keep)
         else:
             positions = np.arange(chunk.num_rows)
-        X = model_input(self.contract, good.select(self.contract.model_input_columns).to_pandas())
+        X = good[self.contract.model_input_columns]
         limit = 1 if self.on_error == "fail" else MAX_MODEL_REFUSALS
         parts, refused, fatal = self._predict_resilient(X, limit)
         if refused:
             for local, message in refused.items():
                 problems.add([int(positions[local])], *self._blame(good, local, message))
-            keep = np.ones(good.num_rows, dtype=bool)
+            keep = np.ones(len(good), dtype=bool)
             keep[list(refused)] = False
-            good = good.filter(keep)
+            good = good[keep].reset_index(drop=True)
         rejects = self._rejects(chunk, problems, problems.rows(), first_row)
         if fatal is not None or (refused and self.on_error == "fail"):
             return ScoredChunk(first_row, chunk.num_rows, None, rejects, fatal=fatal)
@@ -192,27 +193,32 @@ class ChunkScorer:
             fatal = f"the model refused {len(refused)} rows of one chunk, e.g. {stopped}"
         return parts, refused, fatal
 
-    def _blame(self, good: pa.Table, local: int, message: str) -> tuple[str, str]:
+    def _blame(self, good: pd.DataFrame, local: int, message: str) -> tuple[str, str]:
         """The column to blame when the model refuses a row: an unseen categorical level if any."""
         for spec in self.specs:
             if not spec.categorical or not spec.categories or spec.categories_truncated:
                 continue
-            value = good[spec.name][local].as_py()
-            if value is not None and value not in spec.categories:
+            value = good[spec.name].iat[local]
+            if value is not None and value == value and value not in spec.categories:
                 return spec.name, f"unknown level {value!r} refused by the model ({message})"
         return "(model)", f"the model could not score this row ({message})"
 
-    def _output(self, good: pa.Table, parts: list[Predictions]) -> pa.Table:
+    def _output(self, good: pd.DataFrame, parts: list[Predictions]) -> pa.Table:
         import numpy as np
         import pyarrow as pa
 
         schema = self.output_schema()
-        n = good.num_rows
+        n = len(good)
         values = np.concatenate([p.values for p in parts]) if parts else np.empty(0)
-        columns: list[Any] = [good[name] for name in self.key_columns]
+        columns: list[Any] = [
+            pa.array(good[name], type=schema.field(name).type, from_pandas=True) for name in self.key_columns
+        ]
         columns.append(_as_arrow(values, schema.field(PREDICTION).type))
         if self.probability_columns:
-            proba = np.concatenate([_proba(p, self.classes) for p in parts]) if parts else np.empty((0, 0))
+            width = len(self.probability_columns)
+            proba = np.empty((0, width))
+            if parts:
+                proba = np.concatenate([_proba(p, self.classes) for p in parts])
             columns += [pa.array(proba[:, i], pa.float64()) for i in range(len(self.probability_columns))]
         identity = self.identity
         for value in (identity.name, identity.version, identity.run_id):

@@ -31,12 +31,7 @@ if TYPE_CHECKING:
     from mmp.pipelines.batch.job import Plan
     from mmp.recipe.config import Config
 
-_EXPECTED = {
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "true or false",
-    "datetime": "a date/time",
-}
+REASON = "_mmp_reason"
 
 
 def check_supported(the_plan: Plan) -> None:
@@ -201,28 +196,33 @@ def _spark_type(spec: ColumnContract) -> Any:
 
 
 def _checked(frame: Any, specs: list[ColumnContract]) -> tuple[Any, Any]:
-    """Columns cast to their contract types and a `reason` column (null for rows that can be scored)."""
+    """Columns converted by `mmp.core.conformance` (the rules every surface shares) in a pandas UDF
+    over each partition, and a `reason` column (null for rows that can be scored)."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    casts = []
-    problems = []
-    for spec in specs:
-        raw = F.col(spec.name)
-        typed = raw.try_cast(_spark_type(spec)) if spec.dtype != "string" else raw.cast(T.StringType())
-        casts.append(typed.alias(spec.name))
-        if spec.dtype != "string":
-            wrong = raw.isNotNull() & typed.isNull()
-            message = F.concat(
-                F.lit(f"{spec.name}: expected {_EXPECTED[spec.dtype]}, got '"), raw.cast("string")
-            )
-            problems.append(F.when(wrong, F.concat(message, F.lit("'"))))
-        if not spec.nullable:
-            missing = raw.isNull() | (F.isnan(typed) if spec.dtype == "number" else F.lit(False))
-            problems.append(F.when(missing, F.lit(f"{spec.name}: missing value, and training had none")))
-    reason = F.concat_ws("; ", *problems)
-    checked = frame.select(*casts, F.when(reason != "", reason).alias("_mmp_reason"))
-    return checked, F.col("_mmp_reason")
+    rules = [spec.rule() for spec in specs]
+    schema = T.StructType(
+        [T.StructField(spec.name, _spark_type(spec)) for spec in specs]
+        + [T.StructField(REASON, T.StringType())]
+    )
+
+    def convert(batches: Any) -> Any:
+        from mmp.core.conformance import conform_frame
+
+        for batch in batches:
+            conformed = conform_frame(rules, batch)
+            out = conformed.frame.reset_index(drop=True)
+            for rule in rules:  # Spark holds zone-less timestamps (the session time zone is UTC)
+                if rule.kind == "datetime" and rule.tz:
+                    out[rule.name] = out[rule.name].dt.tz_convert("UTC").dt.tz_localize(None)
+            reasons: list[str | None] = [None] * len(out)
+            for row, refusals in conformed.refused.items():
+                reasons[row] = "; ".join(f"{col}: {r.message} [{r.code}]" for col, r in refusals)
+            out[REASON] = reasons
+            yield out
+
+    return frame.mapInPandas(convert, schema), F.col(REASON)
 
 
 def _score(spark: Any, good: Any, scorer: Any, model_path: Path) -> Any:

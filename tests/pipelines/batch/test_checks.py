@@ -48,7 +48,8 @@ def test_on_error_fail_names_the_row_and_column(batch: Batch, tmp_path: Path) ->
     source, _ = _bad_breast_cancer(tmp_path)
     with pytest.raises(MmpError) as err:
         batch.run("breast_cancer", source, tmp_path / "out.parquet", chunk_rows=50)
-    assert err.value.message == "cannot score row 6: mean_radius: expected a number, got 'twelve'"
+    message = "cannot score row 6: mean_radius: expected a number, got 'twelve' [wrong_type]"
+    assert err.value.message == message
     assert "--on-error skip" in (err.value.hint or "")
     assert leftovers(tmp_path, {"in.csv"}) == []
 
@@ -63,9 +64,9 @@ def test_on_error_skip_writes_rejects_and_scores_the_rest(batch: Batch, tmp_path
     assert rejects["row"].tolist() == [6, 8, 301]
     assert rejects["column"].tolist() == ["mean_radius", "mean_texture", "mean_radius"]
     assert rejects["reason"].tolist() == [
-        "mean_radius: expected a number, got 'twelve'",
-        "mean_texture: missing value, and training had none in this column",
-        "mean_radius: expected a number, got '1,5'",
+        "mean_radius: expected a number, got 'twelve' [wrong_type]",
+        "mean_texture: missing value, and training had none in this column [missing_value]",
+        "mean_radius: expected a number, got '1,5' [wrong_type]",
     ]
     assert rejects["patient_id"].tolist() == ["P0005", "P0007", "P0300"]
     assert rejects["mean_radius"].tolist()[0] == "twelve"
@@ -106,9 +107,9 @@ def test_integers_dates_and_booleans_are_checked_value_by_value(batch: Batch, tm
     rejects = read_output(tmp_path / "o.rejects.csv")
     assert rejects["row"].tolist() == [2, 3, 4]
     assert rejects["reason"].tolist() == [
-        "stock_units: expected an integer, got '2.5'",
-        "week_start: expected a date/time, got '2024-13-45'",
-        "on_promotion: expected true or false, got 'maybe'",
+        "stock_units: expected an integer, got '2.5' [wrong_type]",
+        "week_start: expected an ISO 8601 date or date-time, got '2024-13-45' [wrong_type]",
+        "on_promotion: expected true or false, got 'maybe' [wrong_type]",
     ]
     assert result.rows_scored == len(frame) - 3
 
