@@ -585,7 +585,7 @@ def frame_from_records(
 # --- the pipeline's first step -------------------------------------------------------------------
 
 
-class ConformInput(TransformerMixin, BaseEstimator):
+class ConformInput(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """First step of every mmp pipeline: input in any dtype -> the model's dtypes, or a clear error.
 
     With it, `mlflow.pyfunc.load_model(...).predict(frame)` accepts rows as read from the original
@@ -595,12 +595,12 @@ class ConformInput(TransformerMixin, BaseEstimator):
     def __init__(self, rules: tuple[ColumnRule, ...] = ()) -> None:
         self.rules = rules
 
-    def fit(self, X, y=None):
+    def fit(self, X: Any, y: Any = None) -> ConformInput:
         self.n_features_in_ = len(self.rules)
         self.feature_names_in_ = np.asarray([r.name for r in self.rules], dtype=object)
         return self
 
-    def transform(self, X):
+    def transform(self, X: Any) -> pd.DataFrame:
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=[r.name for r in self.rules])
         conformed = conform_frame(self.rules, frame)
         first = conformed.first()
@@ -609,5 +609,5 @@ class ConformInput(TransformerMixin, BaseEstimator):
             raise ValueError(f"row {row}: column {column!r}: {refusal.message} [{refusal.code}]")
         return conformed.frame
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray([r.name for r in self.rules], dtype=object)

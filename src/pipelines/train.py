@@ -269,7 +269,7 @@ def _signature(contract: FeatureContract, example: pd.DataFrame, pipeline: Any) 
     from mlflow.types.schema import AnyType, ColSpec, Schema
     from mlflow.types.utils import _infer_schema
 
-    specs = [
+    specs: list[Any] = [
         ColSpec("string" if rule.kind == "string" else AnyType(), rule.name)
         for rule in contract.rules(contract.model_input_columns)
     ]
