@@ -4,6 +4,8 @@
   the same 1M labelled Parquet rows, each a fresh `mmp ... --json` process; rows/s from each
   command's own JSON (reading + checks + predict [+ bootstrap metrics | + writing], model loading
   excluded). Target (issue 12): evaluate >= 0.8x batch-inference.
+- evaluate with label metrics only (no predict_proba), to separate the bootstrap cost from the
+  second model call that probability metrics (roc_auc, log_loss) need.
 - evaluate's peak RSS (process tree, psutil) on 1M and 5M rows: flat means RSS(5M) ~ RSS(1M).
 - promote vs two plain predicts: the breast-cancer example trained twice and registered; `promote`
   (Python API, in process: load both versions, score both, decide, lock, move, ledger) against
@@ -51,7 +53,7 @@ def evaluate_vs_batch(work: Path, rows: int, big_rows: int, rounds: int) -> None
     write_labelled(data, rows)
     write_labelled(big, big_rows)
     out = work / "out.parquet"
-    rates: dict[str, list[float]] = {"batch": [], "evaluate": []}
+    rates: dict[str, list[float]] = {"batch": [], "evaluate": [], "labels": []}
     peaks: dict[str, int] = {}
     for _ in range(rounds):
         done, _, _ = measured(
@@ -76,6 +78,13 @@ def evaluate_vs_batch(work: Path, rows: int, big_rows: int, rounds: int) -> None
             [mmp_exe(), "evaluate", "--run-id", run_id, "-c", str(config), "-d", str(data), "--json"], work
         )
         rates["evaluate"].append(json.loads(done.stdout)["rows_per_s"])
+        # Label metrics only: no predict_proba call on top of predict.
+        done, _, _ = measured(
+            [mmp_exe(), "evaluate", "--run-id", run_id, "-c", str(config), "-d", str(data), "--json",
+             "--metric", "accuracy", "--metric", "f1_macro"],
+            work,
+        )  # fmt: skip
+        rates["labels"].append(json.loads(done.stdout)["rows_per_s"])
         peaks["1M"] = max(peaks.get("1M", 0), peak)
     _, _, peaks["big"] = measured(
         [mmp_exe(), "evaluate", "--run-id", run_id, "-c", str(config), "-d", str(big), "--json"], work
@@ -85,6 +94,10 @@ def evaluate_vs_batch(work: Path, rows: int, big_rows: int, rounds: int) -> None
     print(f"rows: {rows:,} x {len(FEATURES)} features (RandomForest, 300 trees)")
     print(f"batch-inference rows/s: best {best['batch']:,.0f}  median {median['batch']:,.0f}")
     print(f"evaluate        rows/s: best {best['evaluate']:,.0f}  median {median['evaluate']:,.0f}")
+    print(
+        f"evaluate, label metrics only (accuracy, f1_macro) rows/s: best {best['labels']:,.0f}; "
+        f"{best['labels'] / best['batch']:.2f}x batch-inference"
+    )
     print(
         f"evaluate / batch-inference: {best['evaluate'] / best['batch']:.2f}x best, "
         f"{median['evaluate'] / median['batch']:.2f}x median (target >= 0.8x)"
@@ -99,7 +112,6 @@ def promote_vs_predict(work: Path, rounds: int) -> None:
     import contextlib
     import io
 
-    import mlflow
     import pandas as pd
 
     from mmp.core.model_store import load_model
@@ -117,7 +129,7 @@ def promote_vs_predict(work: Path, rounds: int) -> None:
     recipe, data = REPO / "recipes/breast_cancer.yaml", REPO / "data/breast_cancer.csv"
     for _ in range(2):
         train_recipe(load_recipe(recipe), config, str(data), register_as="bc")
-    client = mlflow.MlflowClient()
+    client = config.model.mlflow.store().client()
     policy = PromotionPolicy(min_absolute_gain=0.0)
     plain_times, promote_times = [], []
     for _ in range(rounds):

@@ -585,7 +585,7 @@ def frame_from_records(
 # --- the pipeline's first step -------------------------------------------------------------------
 
 
-class ConformInput(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # scikit-learn is untyped
+class ConformInput(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """First step of every mmp pipeline: input in any dtype -> the model's dtypes, or a clear error.
 
     With it, `mlflow.pyfunc.load_model(...).predict(frame)` accepts rows as read from the original
@@ -609,5 +609,5 @@ class ConformInput(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # sc
             raise ValueError(f"row {row}: column {column!r}: {refusal.message} [{refusal.code}]")
         return conformed.frame
 
-    def get_feature_names_out(self, input_features: Any = None) -> Any:
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray([r.name for r in self.rules], dtype=object)

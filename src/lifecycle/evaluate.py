@@ -304,11 +304,12 @@ class _Pass:
         self.counts["read"] += n
         rejected = np.zeros(n, dtype=bool)
         labels_typed, problems = coerce(chunk.select([self.target]), [self.target_spec])
-        labels = labels_typed[self.target].to_numpy(zero_copy_only=False)
+        label_column = labels_typed[self.target]
+        labels = label_column.to_numpy()
         for row in problems.rows():
             rejected[row] = True
             self._example(first_row + row, self.target, problems.reasons[row][0].split(": ", 1)[-1])
-        missing = _null_mask(labels_typed[self.target])
+        missing = label_column.isna().to_numpy()
         for at in np.flatnonzero(missing & ~rejected):
             rejected[at] = True
             self._example(first_row + int(at), self.target, "missing label")
@@ -527,12 +528,3 @@ def _codes(values: np.ndarray, classes: list[Any]) -> np.ndarray:
 
     plain = [c.item() if hasattr(c, "item") else c for c in classes]
     return np.asarray(pd.Index(plain).get_indexer(values), dtype=np.int64)
-
-
-def _null_mask(column: pa.ChunkedArray) -> np.ndarray:
-    import numpy as np
-    import pyarrow.compute as pc
-
-    if column.null_count == 0 and not str(column.type).startswith(("double", "float")):
-        return np.zeros(len(column), dtype=bool)
-    return np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False), dtype=bool)

@@ -205,7 +205,18 @@ def summarise(
     columns = plan_.read_columns(dataset.schema.names)
     states: dict[int | None, WindowState] = {}
     try:
-        batches = dataset.to_batches(columns=columns, batch_size=batch_rows)
+        # little read-ahead: memory stays one or two batches, whatever the size of the log
+        batches = (
+            batch
+            for fragment in dataset.get_fragments()
+            for batch in fragment.to_batches(
+                schema=dataset.schema,
+                columns=columns,
+                batch_size=batch_rows,
+                batch_readahead=1,
+                fragment_readahead=1,
+            )
+        )
         for batch in batches:
             if batch.num_rows == 0:
                 continue

@@ -76,9 +76,9 @@ def build_pipeline(
         calendar = CalendarFeatures(tuple(recipe.preprocessing.calendar_features))
         transformers.append(("calendar", calendar, [columns.timestamp]))
     preprocess = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
-    steps: list[tuple[str, Any]] = [("preprocess", preprocess), ("model", build_estimator(recipe))]
+    pipeline_steps: list[tuple[str, Any]] = [("preprocess", preprocess), ("model", build_estimator(recipe))]
     if contract is not None:
         from mmp.core.conformance import ConformInput
 
-        steps.insert(0, (CONFORM_STEP, ConformInput(tuple(contract.rules(columns.model_input)))))
-    return Pipeline(steps)
+        pipeline_steps.insert(0, (CONFORM_STEP, ConformInput(tuple(contract.rules(columns.model_input)))))
+    return Pipeline(pipeline_steps)

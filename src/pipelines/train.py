@@ -275,10 +275,10 @@ def _signature(contract: FeatureContract, example: pd.DataFrame, pipeline: Any) 
     boolean, a null in an integer column, an ISO date as text). The pipeline's first step,
     `ConformInput`, converts or refuses them exactly as every mmp surface does."""
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
+    from mlflow.types.schema import AnyType, ColSpec, Schema
     from mlflow.types.utils import _infer_schema
 
-    specs: list[ColSpec | TensorSpec] = [
+    specs: list[Any] = [
         ColSpec("string" if rule.kind == "string" else AnyType(), rule.name)
         for rule in contract.rules(contract.model_input_columns)
     ]

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mmp.serving")
 
 KNOWN_ROUTES = frozenset(
-    {"/predict", "/predict/batch", "/model", "/health", "/ready", "/metrics", "/stats", "/docs",
-     "/openapi.json", "/redoc"}
+    {"/predict", "/predict/batch", "/model", "/labels", "/health", "/ready", "/metrics", "/stats",
+     "/docs", "/openapi.json", "/redoc"}
 )  # fmt: skip
 STARTUP_FAILURE = 3  # uvicorn's code for "the app could not start": its supervisor then stops
 
@@ -52,7 +52,7 @@ def create_app(
     from fastapi import FastAPI
 
     from mmp import __version__
-    from mmp.serving.routes import model_router, operations_router
+    from mmp.serving.routes import model_router, monitoring_router, operations_router
 
     holder = ModelHolder(settings, ServingMetrics(settings.latency_buckets_s))
     card = _card(loaded) if loaded is not None else holder.read_card()
@@ -62,6 +62,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.monitoring.start()  # the prediction log, when enabled (each worker its own files)
         service.start_batching()
         tasks: list[asyncio.Task[None]] = []
         if service.shared is not None:
@@ -77,6 +78,7 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await service.stop_batching()
+            await asyncio.to_thread(service.monitoring.close)  # flush: a clean shutdown loses nothing
 
     contract = card.contract
     app = FastAPI(
@@ -94,6 +96,7 @@ def create_app(
     _install_error_handlers(app, service)
     app.include_router(operations_router(service))
     app.include_router(model_router(service))
+    app.include_router(monitoring_router(service))
     app.add_middleware(
         GuardMiddleware,
         keys=service.keys,

@@ -100,6 +100,18 @@ class ServingMetrics:
             registry=r,
             multiprocess_mode="mostrecent",
         )
+        # --- prediction log (serving.prediction_log; mmp.monitoring) ---
+        self.prediction_log_written = Counter(
+            "mmp_prediction_log_records",
+            "Records written to the prediction log.",
+            registry=r,
+        )
+        self.prediction_log_dropped = Counter(
+            "mmp_prediction_log_dropped",
+            "Records the prediction log dropped (its queue was full, or a write failed); the requests "
+            "themselves were answered.",
+            registry=r,
+        )
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text for `/metrics` (summed over workers in multiprocess mode)."""

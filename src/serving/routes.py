@@ -12,6 +12,7 @@ the generated models, which are local values.
 
 import json
 import os
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -20,7 +21,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
 from mmp.core.yamlio import redact_url
-from mmp.serving.errors import ApiError, openapi_errors
+from mmp.serving.errors import REQUEST_ID_KEY, ApiError, openapi_errors
 from mmp.serving.middleware import VERSION_KEY
 from mmp.serving.service import Service
 
@@ -137,13 +138,14 @@ def model_router(service: Service) -> APIRouter:
         "(micro-batching). The response names the model version that answered (also in X-Model-Version).",
     )
     async def predict(request: Request, record: Record) -> Response:  # type: ignore[valid-type]
+        started = time.perf_counter()
         row = schemas.row(record)
         try:
             result, model = await service.score_one(row)
         except Exception as exc:  # noqa: BLE001 - mapped to the error shape
             raise service.failure(exc, request, ()) from None
         request.scope[VERSION_KEY] = model.label
-        service.scored(model, [result])
+        service.scored(model, [result], [row], request.scope.get(REQUEST_ID_KEY, "-"), started)
         return json_response({**result, "model": model.ref()})
 
     @router.post(
@@ -155,6 +157,7 @@ def model_router(service: Service) -> APIRouter:
         description="One prediction per record, in request order. More records than the limit is a 413.",
     )
     async def predict_batch(request: Request, batch: Batch) -> Response:  # type: ignore[valid-type]
+        started = time.perf_counter()
         records: list[Any] = batch.records  # type: ignore[attr-defined]
         rows = [schemas.row(record) for record in records]
         try:
@@ -162,7 +165,7 @@ def model_router(service: Service) -> APIRouter:
         except Exception as exc:  # noqa: BLE001 - mapped to the error shape
             raise service.failure(exc, request, ("records",)) from None
         request.scope[VERSION_KEY] = model.label
-        service.scored(model, results)
+        service.scored(model, results, rows, request.scope.get(REQUEST_ID_KEY, "-"), started, batch=True)
         return json_response({"predictions": results, "model": model.ref()})
 
     @router.get(
@@ -202,5 +205,61 @@ def model_router(service: Service) -> APIRouter:
                 "contract": model.loaded.contract.model_dump(mode="json"),
             }
         )
+
+    return router
+
+
+LABELS_BODY = {
+    "type": "object",
+    "required": ["labels"],
+    "properties": {
+        "labels": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["label"],
+                "properties": {
+                    "request_id": {"type": "string", "description": "X-Request-ID (batch: ID/index)"},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                    "label": {"description": "A class of the model, or a number (regressors)"},
+                },
+                "additionalProperties": {"description": "Entity columns, instead of request_id"},
+            },
+        }
+    },
+}
+
+
+def monitoring_router(service: Service) -> APIRouter:
+    """POST /labels: ground truth for served predictions (mmp.serving.prediction_logging)."""
+    protected = (401,) if service.keys.enabled else ()
+    router = APIRouter()
+
+    @router.post(
+        "/labels",
+        responses=openapi_errors(*sorted({400, 409, 413, 422, 503, *protected})),
+        response_model=None,
+        tags=["monitoring"],
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": LABELS_BODY}}}
+        },
+        summary="Send ground truth for served predictions (appended to the labels log)",
+        description='Body: `{"labels": [{"request_id": "...", "label": ...}]}`, or entity columns '
+        "(+ `timestamp`) instead of `request_id`. Records of `/predict/batch` have the id "
+        "`<X-Request-ID>/<index>`. Labels must fit the model's target (a known class, or a number); "
+        "needs `serving.prediction_log` enabled (409 otherwise). `mmp monitor --labels` joins them.",
+    )
+    async def labels(request: Request) -> Response:
+        import anyio
+
+        model = service.model()
+        request.scope[VERSION_KEY] = model.label
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+        accepted = await anyio.to_thread.run_sync(service.monitoring.accept_labels, model, body)
+        return json_response({"accepted": accepted})
 
     return router

@@ -10,6 +10,7 @@ scoring (metrics today; a prediction log can hook in beside them).
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from mmp.core.model_store import ModelCard
 from mmp.serving.auth import ApiKeys
 from mmp.serving.batcher import BatcherStopped, MicroBatcher, timed
 from mmp.serving.errors import REQUEST_ID_KEY, ApiError
+from mmp.serving.prediction_logging import Monitoring
 from mmp.serving.runtime import ModelHolder
 from mmp.serving.schema import Schemas
 from mmp.serving.scorer import ServedModel, UnscorableInput, score_isolating, score_rows
@@ -50,6 +52,7 @@ class Service:
         self.batcher: MicroBatcher | None = None
         self.score = timed(score_rows, self._observe)
         self.score_batch = timed(score_isolating, self._observe)
+        self.monitoring = Monitoring(settings.prediction_log, self.metrics)
 
     def _observe(self, model: ServedModel, kind: str, rows: int, seconds: float) -> None:
         self.metrics.inference.labels(model.loaded.identity.name, model.label, kind).observe(seconds)
@@ -95,9 +98,21 @@ class Service:
         )
         return results, model
 
-    def scored(self, model: ServedModel, results: list[dict[str, Any]]) -> None:
+    def scored(
+        self,
+        model: ServedModel,
+        results: list[dict[str, Any]],
+        rows: list[dict[str, Any]] | None = None,
+        request_id: str = "-",
+        started: float | None = None,
+        batch: bool = False,
+    ) -> None:
         """After every successful scoring, before the response is sent."""
         self.metrics.count_predictions(model.label, results, self.classifier)
+        # --- prediction log (serving.prediction_log): an O(1) hand-off, never waits on a write
+        if rows is not None:
+            seconds = time.perf_counter() - started if started is not None else 0.0
+            self.monitoring.scored(request_id, model, rows, results, seconds, batch)
 
     def start_batching(self) -> None:
         if self.settings.micro_batching:
