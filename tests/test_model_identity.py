@@ -90,6 +90,19 @@ def test_same_uri_same_name_and_version_everywhere(
     assert source["model_uri"] == uri and source["run_id"] == registry.run_id
 
 
+def test_card_is_read_without_the_pipeline(registry: TrainedExample, tmp_path: Path) -> None:
+    from mmp.core.model_store import export_model, load_model, read_card
+
+    card = read_card(f"models:/{NAME}@stable", registry.tracking_uri)
+    assert card.resolved is not None
+    assert (card.identity.name, card.identity.version, card.identity.run_id) == (NAME, "1", registry.run_id)
+    loaded = load_model(card.resolved, registry.tracking_uri)
+    assert card.contract == loaded.contract and card.identity == loaded.identity
+    folder = export_model(card.resolved, tmp_path / "m", registry.tracking_uri)
+    exported = read_card(str(folder))
+    assert (exported.identity.name, exported.identity.version) == (NAME, "1")
+
+
 def test_unknown_model_version_or_alias_is_one_line(registry: TrainedExample) -> None:
     from mmp.core.errors import MmpError
     from mmp.core.model_ref import ModelRef

@@ -67,11 +67,11 @@ def build_pipeline(
         numeric = Pipeline(numeric_steps) if numeric_steps else "passthrough"
         transformers.append(("numeric", numeric, columns.numeric))
     if columns.categorical:
-        steps = [
+        categorical_steps = [
             ("as_object", FunctionTransformer(as_object, feature_names_out="one-to-one")),
             *_steps(recipe.preprocessing.categorical, "c"),
         ]
-        transformers.append(("categorical", Pipeline(steps), columns.categorical))
+        transformers.append(("categorical", Pipeline(categorical_steps), columns.categorical))
     if columns.uses_timestamp and columns.timestamp:
         calendar = CalendarFeatures(tuple(recipe.preprocessing.calendar_features))
         transformers.append(("calendar", calendar, [columns.timestamp]))

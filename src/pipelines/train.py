@@ -134,6 +134,7 @@ def _log(
 ) -> TrainResult:
     import cloudpickle
     import mlflow
+    from mlflow.entities import Metric, Param
 
     from mmp import __version__
     from mmp.core import conformance
@@ -195,9 +196,20 @@ def _log(
     cloudpickle.register_pickle_by_value(conformance)
     # MLflow's log_model has no client form: the fluent calls run inside the store's scope, which
     # restores the process-wide MLflow state afterwards (see TrackingStore.fluent).
+    # Params, metrics and tags reach the store in one log_batch (plus the run's creation), not one
+    # round trip per fluent call.
+    logged_metrics = {**metrics, "fit_seconds": fit_seconds}
+    if tuning is not None:
+        logged_metrics[f"tuning_best_val_{tuning.metric}"] = tuning.best_value
+        tags.update({"mmp.tuning.metric": tuning.metric, "mmp.tuning.direction": tuning.direction})
+    now_ms = int(time.time() * 1000)
+    client = store.client()
     with store.fluent(), mlflow.start_run(experiment_id=experiment_id, run_name=spec.name, tags=tags) as run:
-        mlflow.log_params({k: _param(v) for k, v in params.items()})
-        mlflow.log_metrics({**metrics, "fit_seconds": fit_seconds})
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(key, float(value), now_ms, 0) for key, value in logged_metrics.items()],
+            params=[Param(key, str(_param(value))) for key, value in params.items()],
+        )
         info = mlflow.sklearn.log_model(
             pipeline,
             name=MODEL_NAME,
@@ -219,9 +231,6 @@ def _log(
             if tuning is not None:
                 (folder / "tuning_trials.json").write_text(json.dumps(tuning.trials, indent=2), "utf-8")
             mlflow.log_artifacts(str(folder))
-        if tuning is not None:
-            mlflow.log_metric(f"tuning_best_val_{tuning.metric}", tuning.best_value)
-            mlflow.set_tags({"mmp.tuning.metric": tuning.metric, "mmp.tuning.direction": tuning.direction})
         run_id = run.info.run_id
     result = TrainResult(
         run_id=run_id,
