@@ -63,6 +63,9 @@ def mlflow_store(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
     previous = mlflow.get_tracking_uri()
     uri = sqlite_uri(tmp_path)
+    # mmp never sets MLflow's process-wide store; tests that read a model back with MLflow's own
+    # fluent API (`mlflow.sklearn.load_model(result.model_uri)`) point it at this test's store.
+    mlflow.set_tracking_uri(uri)
     yield uri, write_config(tmp_path, uri)
     mlflow.set_tracking_uri(previous)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -84,5 +85,8 @@ def test_missing_optuna_names_the_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_store: tuple[str, Path]
 ) -> None:
     monkeypatch.setitem(sys.modules, "optuna", None)
-    with pytest.raises(MmpError, match=r"pip install 'mmp-toolkit\[tune\]'"):
+    from mmp.core.installation import installation
+
+    fix = re.escape(installation().install_extra("tune"))
+    with pytest.raises(MmpError, match=rf"'optuna' is not installed.*{fix}"):
         train(load_recipe(tuned_recipe(tmp_path)), load_config(mlflow_store[1]), str(DATA / "diabetes.csv"))
