@@ -88,17 +88,21 @@ def as_resolved(model: ModelLike, store: StoreLike = None) -> ResolvedModel:
     return ref.resolve(as_store(store))
 
 
-def _download(resolved: ResolvedModel, store: TrackingStore, dst: Path | None = None) -> Path:
+def _download(
+    resolved: ResolvedModel, store: TrackingStore, dst: Path | None = None, name: str | None = None
+) -> Path:
+    """The whole model folder, or only one file of it (its MLmodel, its input example) by `name`."""
     import mlflow
 
-    if resolved.ref.kind == "folder":
+    if resolved.ref.kind == "folder" and name is None:
         return Path(resolved.artifact_uri)
+    artifact_uri = resolved.artifact_uri if name is None else f"{resolved.artifact_uri.rstrip('/')}/{name}"
     # The resolved artifact location, never a models:/ URI: MLflow resolves those with the
     # process-wide registry URI, whatever tracking_uri is passed here.
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=resolved.artifact_uri,
+                artifact_uri=artifact_uri,
                 dst_path=str(dst) if dst else None,
                 tracking_uri=store.tracking_uri,
                 registry_uri=store.registry_uri,
@@ -136,7 +140,7 @@ def read_card(model: ModelLike, store: StoreLike = None) -> ModelCard:
     if resolved.ref.kind == "folder":
         folder = Path(resolved.artifact_uri)
     else:
-        folder = _download_file(resolved, tracking, "MLmodel").parent
+        folder = _download(resolved, tracking, name="MLmodel").parent
     try:
         mlmodel = Model.load(str(folder / "MLmodel"))
     except Exception as exc:  # noqa: BLE001
@@ -146,32 +150,11 @@ def read_card(model: ModelLike, store: StoreLike = None) -> ModelCard:
     example_file = (mlmodel.saved_input_example_info or {}).get("artifact_path")
     try:
         if example_file and not (folder / example_file).is_file():
-            _download_file(resolved, tracking, example_file, folder)
+            _download(resolved, tracking, folder, name=example_file)
         example = mlmodel.load_input_example(str(folder))
     except Exception:  # noqa: BLE001 - an example is a nicety, never a reason to fail
         example = None
     return ModelCard(meta.feature_contract, _identity(resolved, mlmodel, meta), example, resolved)
-
-
-def _download_file(resolved: ResolvedModel, store: TrackingStore, name: str, dst: Path | None = None) -> Path:
-    """One file of a model (its MLmodel, its input example), not the whole folder."""
-    import mlflow
-
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{resolved.artifact_uri.rstrip('/')}/{name}",
-                dst_path=str(dst) if dst else None,
-                tracking_uri=store.tracking_uri,
-                registry_uri=store.registry_uri,
-            )
-    except Exception as exc:  # noqa: BLE001 - stores raise many types
-        raise MmpError(
-            f"cannot load model {redact_url(resolved.uri)} from {store.display}: "
-            f"{redact_url(first_line(exc))}",
-            TRACKING_HINT,
-        ) from None
-    return Path(local)
 
 
 def _identity(resolved: ResolvedModel, mlmodel: Any, meta: ModelMetadata) -> ModelIdentity:
