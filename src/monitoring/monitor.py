@@ -199,7 +199,6 @@ def summarise(
     on_rows: Callable[[int], None] | None = None,
 ) -> dict[int | None, WindowState]:
     """Stream the dataset once, adding every row to its window's counts (memory: one batch + counts)."""
-    import numpy as np
     import pyarrow as pa
 
     columns = plan_.read_columns(dataset.schema.names)
@@ -218,24 +217,7 @@ def summarise(
             )
         )
         for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            if plan_.time_column is None:
-                _add(states, None, batch, plan_, where)
-            else:
-                t = epoch_us(batch.column(plan_.time_column), where)
-                keep = t != np.iinfo("int64").min
-                if plan_.since_us is not None:
-                    keep &= t >= plan_.since_us
-                if plan_.until_us is not None:
-                    keep &= t < plan_.until_us
-                assert plan_.window_us is not None
-                ids = t // plan_.window_us
-                present = np.unique(ids[keep])
-                for w in present:
-                    mask = keep & (ids == w)
-                    part = batch if mask.all() else batch.filter(pa.array(mask))
-                    _add(states, int(w) * plan_.window_us, part, plan_, where)
+            add_batch(states, batch, plan_, where)
             if on_rows is not None:
                 on_rows(batch.num_rows)
     except (OSError, pa.ArrowInvalid) as exc:
@@ -243,13 +225,43 @@ def summarise(
     return states
 
 
+def add_batch(states: dict[int | None, WindowState], batch: pa.RecordBatch, plan_: Plan, where: str) -> None:
+    """Add one record batch to the states of the windows its rows fall in (any engine, any batch)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if batch.num_rows == 0:
+        return
+    if plan_.time_column is None:
+        _add(states, None, batch, plan_, where)
+        return
+    t = epoch_us(batch.column(plan_.time_column), where)
+    keep = t != np.iinfo("int64").min
+    if plan_.since_us is not None:
+        keep &= t >= plan_.since_us
+    if plan_.until_us is not None:
+        keep &= t < plan_.until_us
+    assert plan_.window_us is not None
+    ids = t // plan_.window_us
+    present = np.unique(ids[keep])
+    for w in present:
+        mask = keep & (ids == w)
+        part = batch if mask.all() else batch.filter(pa.array(mask))
+        _add(states, int(w) * plan_.window_us, part, plan_, where)
+
+
+def merge_states(into: dict[int | None, WindowState], partial: WindowState, plan_: Plan) -> None:
+    """Merge a partial window state (e.g. one Spark partition's) into `into`, as `summarise` does."""
+    state = into.get(partial.start_us)
+    if state is None:
+        state = into[partial.start_us] = WindowState.empty(partial.start_us, plan_.columns, plan_.prediction)
+    state.merge(partial)
+
+
 def _add(
     states: dict[int | None, WindowState], start: int | None, batch: pa.RecordBatch, p: Plan, where: str
 ) -> None:
-    state = states.get(start)
-    if state is None:
-        state = states[start] = WindowState.empty(start, p.columns, p.prediction)
-    state.merge(summarise_batch(batch, p, start, where))
+    merge_states(states, summarise_batch(batch, p, start, where), p)
 
 
 def summarise_batch(batch: pa.RecordBatch, p: Plan, start: int | None, where: str) -> WindowState:

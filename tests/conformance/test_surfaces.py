@@ -318,7 +318,7 @@ def test_spark_local(conformance: Conformance, reference: Any, tmp_path: Path) -
         pytest.skip("Java is not installed")
     import warnings
 
-    from mmp.pipelines.batch.spark import spark_session
+    from mmp.core.spark import spark_session
 
     reference_cache.update(reference)
     with warnings.catch_warnings():

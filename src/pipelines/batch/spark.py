@@ -11,14 +11,13 @@ UDF returns `predict()` only), and rejects are identified by their entity values
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmp.core.errors import MmpError, first_line, import_optional
+from mmp.core.errors import MmpError, import_optional
+from mmp.core.spark import spark_session
 from mmp.core.staged import StagedFolder
 from mmp.core.yamlio import redact_url
 from mmp.pipelines.batch.job import BatchResult, load_scorer
@@ -54,41 +53,6 @@ def check_supported(the_plan: Plan) -> None:
         )
 
 
-def spark_session(master: str) -> tuple[Any, bool]:
-    """A Spark session whose executors run this very Python, so a local run works out of the box.
-
-    Returns the session and whether this call created it (a caller's own session is left running).
-    """
-    import_optional("pyspark", "spark")
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active, False
-    builder = SparkSession.builder.master(master)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    if master.startswith("local"):
-        # Local executors are subprocesses of this machine: make them run this interpreter (and
-        # so see mmp's packages) unless the user chose one. A cluster's nodes have their own.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        builder = builder.config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
-    try:
-        return (
-            builder.appName("mmp-batch-inference")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.log.level", "ERROR")
-            .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .getOrCreate()
-        ), True
-    except Exception as exc:  # noqa: BLE001 - a missing JVM surfaces as several exception types
-        first = first_line(exc)
-        hint = "install Java 17+ and set JAVA_HOME" if "java" in first.lower() else "check --spark-master"
-        raise MmpError(f"Spark could not start: {first}", hint) from None
-
-
 def run_spark(the_plan: Plan, config: Config, progress: Progress) -> BatchResult:
     check_supported(the_plan)
     import_optional("pyspark", "spark")  # before the model download, not after
@@ -105,7 +69,7 @@ def _run(the_plan: Plan, config: Config, progress: Progress) -> BatchResult:
     started = time.perf_counter()
     scorer, model_path = load_scorer(the_plan, config, progress)
     with progress.step(f"Starting Spark ({the_plan.job.spark_master})"):
-        spark, owned = spark_session(the_plan.job.spark_master)
+        spark, owned = spark_session(the_plan.job.spark_master, "mmp-batch-inference")
     assert isinstance(the_plan.source, FileInput) and isinstance(the_plan.output, FileOutput)
     target = the_plan.output.path
     staging = StagedFolder(target, create=False)  # Spark creates the folder itself

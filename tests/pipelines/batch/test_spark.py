@@ -23,7 +23,7 @@ def spark() -> Iterator[Any]:
     pytest.importorskip("pyspark", reason="the spark extra is not installed")
     if shutil.which("java") is None and not Path(os.environ.get("JAVA_HOME", "/nowhere")).is_dir():
         pytest.skip("Java is not installed (Spark needs a JDK 17+; apt-get install openjdk-17-jre-headless)")
-    from mmp.pipelines.batch.spark import spark_session
+    from mmp.core.spark import spark_session
 
     with warnings.catch_warnings():
         warnings.filterwarnings(

@@ -1,0 +1,107 @@
+"""`mmp monitor --engine spark` on Spark `local[1]`: the same report as the local engine."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mmp.core.errors import MmpError
+from mmp.monitoring.profile import ReferenceProfile
+from mmp.monitoring.run import MonitorJob, run_monitor
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """One local[1] session for the module (the engine reuses an active one); small input splits,
+    so even this small log is read as several partitions whose states the driver merges."""
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    if shutil.which("java") is None and not Path(os.environ.get("JAVA_HOME", "/nowhere")).is_dir():
+        pytest.skip("Java is not installed (Spark needs a JDK 17+; apt-get install openjdk-17-jre-headless)")
+    from mmp.core.spark import spark_session
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support", category=FutureWarning
+        )
+        session, owned = spark_session("local[1]")
+    assert owned
+    session.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
+    session.conf.set("spark.sql.files.openCostInBytes", "0")
+    yield session
+    session.stop()
+
+
+def _same(local: Any, remote: Any, where: str = "") -> None:
+    """Equal documents, floats within 1e-9 (Spark adds partial sums in another order)."""
+    if isinstance(local, float) and isinstance(remote, float):
+        assert math.isclose(local, remote, rel_tol=1e-9, abs_tol=1e-9), where
+    elif isinstance(local, dict):
+        assert isinstance(remote, dict) and local.keys() == remote.keys(), where
+        for key in local:
+            _same(local[key], remote[key], f"{where}.{key}")
+    elif isinstance(local, list):
+        assert isinstance(remote, list) and len(local) == len(remote), where
+        for i, (a, b) in enumerate(zip(local, remote, strict=True)):
+            _same(a, b, f"{where}[{i}]")
+    else:
+        assert local == remote, where
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_spark_scores_equal_the_local_engine(
+    fmt: str, reference: tuple[ReferenceProfile, Path], shifted_log: Path, tmp_path: Path, spark: Any
+) -> None:
+    log = pd.read_parquet(shifted_log)
+    folder = tmp_path / "log"
+    folder.mkdir()
+    for i, start in enumerate(range(0, len(log), 7_000)):  # several files, windows across them
+        part = log.iloc[start : start + 7_000]
+        if fmt == "csv":
+            part.to_csv(folder / f"part-{i}.csv", index=False)
+        else:
+            part.to_parquet(folder / f"part-{i}.parquet", index=False)
+    labels = tmp_path / "labels.csv"
+    log.iloc[::3][["request_id", "churned"]].rename(columns={"churned": "label"}).to_csv(labels, index=False)
+    if fmt == "parquet":
+        assert spark.read.parquet(str(folder)).rdd.getNumPartitions() > 1
+
+    def run(engine: str) -> dict[str, Any]:
+        job = MonitorJob(
+            data=str(folder), reference_profile=str(reference[1]), labels=str(labels), window="1d",
+            engine=engine, spark_master="local[1]",
+        )  # fmt: skip
+        document = run_monitor(job).document
+        document.pop("generated_at")
+        return document
+
+    local, remote = run("local"), run("spark")
+    assert local["status"] == "alert" and len(local["windows"]) == 30
+    assert local["windows"][0]["realized"]["labeled_rows"] > 300
+    _same(local, remote)
+    assert spark.getActiveSession() is not None  # the caller's session is left running
+
+
+def test_unreadable_column_is_one_line_from_the_executors(
+    reference: tuple[ReferenceProfile, Path], shifted_log: Path, tmp_path: Path, spark: Any
+) -> None:
+    log = pd.read_parquet(shifted_log).head(2_000)
+    log["x2"] = "n/a"
+    data = tmp_path / "log.parquet"
+    log.to_parquet(data, index=False)
+    job = MonitorJob(data=str(data), reference_profile=str(reference[1]), engine="spark")
+    with pytest.raises(MmpError) as local_error:
+        run_monitor(MonitorJob(data=str(data), reference_profile=str(reference[1])))
+    with pytest.raises(MmpError) as spark_error:
+        run_monitor(job)
+    assert str(spark_error.value) == str(local_error.value)
+    assert "column 'x2' cannot be read as numeric" in str(spark_error.value)
