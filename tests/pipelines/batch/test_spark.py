@@ -72,7 +72,7 @@ def test_spark_checks_rows_against_the_contract(batch: Batch, tmp_path: Path, sp
 
     bad = pd.concat(pd.read_csv(part) for part in sorted(rejects.glob("part-*.csv")))
     assert bad["patient_id"].tolist() == ["P0005"]
-    assert bad["reason"].tolist() == ["mean_radius: expected a number, got 'twelve'"]
+    assert bad["reason"].tolist() == ["mean_radius: expected a number, got 'twelve' [wrong_type]"]
     got = read_output(out)
     kept = frame.drop(index=[5])
     assert got["prediction"].tolist() == list(
