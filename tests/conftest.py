@@ -39,6 +39,13 @@ def _no_user_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith(("MLFLOW_", "MMP_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # A test that calls `mlflow.set_tracking_uri` (which also writes MLFLOW_TRACKING_URI) must not
+    # leak that store into the next test: every test starts with no process-wide URI set, and
+    # monkeypatch puts both back afterwards.
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
 def sqlite_uri(folder: Path) -> str:
@@ -61,13 +68,12 @@ def mlflow_store(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A fresh SQLite MLflow store for one test: (tracking URI, config path)."""
     import mlflow
 
-    previous = mlflow.get_tracking_uri()
-    uri = sqlite_uri(tmp_path)
     # mmp never sets MLflow's process-wide store; tests that read a model back with MLflow's own
-    # fluent API (`mlflow.sklearn.load_model(result.model_uri)`) point it at this test's store.
+    # fluent API (`mlflow.sklearn.load_model(result.model_uri)`) point it at this test's store
+    # (`_no_user_environment` puts MLflow's global state back after every test).
+    uri = sqlite_uri(tmp_path)
     mlflow.set_tracking_uri(uri)
     yield uri, write_config(tmp_path, uri)
-    mlflow.set_tracking_uri(previous)
 
 
 @pytest.fixture(scope="session")

@@ -59,14 +59,27 @@ def test_batch_returns_one_result_per_record_in_order(
     assert body["model"]["version"] == "1"
 
 
-def test_health_and_ready_before_and_after_loading(serve: Any) -> None:
+def test_health_and_ready_before_and_after_loading(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import mmp.serving.runtime as runtime
+
+    release = threading.Event()  # the pipeline load waits for it, so "still loading" is certain
+    real_load = runtime.load_model
+
+    def gated_load(*args: Any, **kwargs: Any) -> Any:
+        release.wait(60)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "load_model", gated_load)
     with serve("diabetes", preload=False) as client:
-        assert client.get("/health").json()["status"] == "ok"
-        body = example_body(client)  # the routes are typed from the model's card before it loads
-        first = client.get("/ready")
-        if first.status_code == 503:  # loading takes ~0.1 s from a warm store: usually seen
-            assert_error(first, 503, "not_ready")
+        try:
+            assert client.get("/health").json()["status"] == "ok"
+            body = example_body(client)  # the routes are typed from the model's card before it loads
+            assert_error(client.get("/ready"), 503, "not_ready")
             assert_error(client.post("/predict", json=body), 503, "not_ready")
+        finally:
+            release.set()
         ready = wait_ready(client)
         assert ready["status"] == "ready"
         assert ready["model"]["name"] == "diabetes" and ready["model"]["version"] == "1"
