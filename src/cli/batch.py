@@ -9,17 +9,12 @@ from pathlib import Path
 
 import typer
 
-from mmp.cli.options import ConfigPath, JsonOutput, ModelUri, RunId
+from mmp.cli.options import ConfigPath, Engine, JsonOutput, ModelUri, RunId
 
 
 class OnError(StrEnum):
     fail = "fail"
     skip = "skip"
-
-
-class Engine(StrEnum):
-    local = "local"
-    spark = "spark"
 
 
 def batch_inference(

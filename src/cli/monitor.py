@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from mmp.cli.options import ConfigPath, JsonOutput, ModelUri, RunId
+from mmp.cli.options import ConfigPath, Engine, JsonOutput, ModelUri, RunId
 
 ALERT_EXIT = 3  # mmp.monitoring.monitor.ALERT_EXIT_CODE (kept literal: no heavy import at startup)
-
-
-class Engine(StrEnum):
-    local = "local"
-    spark = "spark"
 
 
 def monitor(

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
+
+
+class Engine(StrEnum):
+    """Where batch-inference and monitor run: here (streaming) or on Spark."""
+
+    local = "local"
+    spark = "spark"
+
 
 RecipePath = typer.Option(
     ...,
