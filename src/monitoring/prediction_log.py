@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -60,7 +60,7 @@ class Entry:
     model_name: str
     model_version: str
     contract: FeatureContract
-    rows: list[dict[str, Any]]
+    rows: Sequence[Mapping[str, Any]]
     results: list[dict[str, Any]]
     latency_ms: float
     batch: bool
@@ -140,7 +140,7 @@ class PredictionLog:
         model_name: str,
         model_version: str,
         contract: FeatureContract,
-        rows: list[dict[str, Any]],
+        rows: Sequence[Mapping[str, Any]],
         results: list[dict[str, Any]],
         latency_s: float,
         batch: bool = False,
