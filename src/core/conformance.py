@@ -659,7 +659,7 @@ def _convert_fast(rule: ColumnRule, values: list[Any], types: set[type]) -> list
         try:
             np.array(present, dtype=np.int64)  # the int64 range check, in C
         except OverflowError:
-            raise _Refused
+            raise _Refused from None
         out = values
     elif kind == "boolean" and types <= {bool, _NONE}:
         out = values
