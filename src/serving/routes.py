@@ -109,6 +109,13 @@ def operations_router(service: Service) -> APIRouter:
                     503, "model_load_failed", f"the model could not be loaded: {service.holder.error}"
                 )
             raise ApiError(503, "not_ready", "the model is still loading")
+        readiness = service.readiness
+        if readiness is not None and not readiness.all_ready():
+            raise ApiError(
+                503,
+                "not_ready",
+                f"{readiness.ready_workers()} of {readiness.workers} workers have loaded the model",
+            )
         return json_response({"status": "ready", "model": current.ref(), "pid": os.getpid()})
 
     @router.get(

@@ -26,6 +26,7 @@ from mmp.serving.schema import Schemas
 from mmp.serving.scorer import ServedModel, UnscorableInput, score_isolating, score_rows
 from mmp.serving.settings import ServeSettings
 from mmp.serving.stats import RollingStats, SharedStats
+from mmp.serving.workers import WorkerReadiness
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -47,6 +48,9 @@ class Service:
         self.stats = RollingStats()
         state = settings.state_dir
         self.shared = SharedStats(self.stats, Path(state) / "stats") if state else None
+        self.readiness: WorkerReadiness | None = None  # several workers: /ready waits for all
+        if state and settings.workers > 1:
+            self.readiness = WorkerReadiness(Path(state) / "ready", settings.workers)
         self.keys = ApiKeys(settings.keys(), settings.docs_public)
         self.classifier = card.contract.task == "classification"
         # The served model's name: a reload keeps it (an alias belongs to one registered model).
