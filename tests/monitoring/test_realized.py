@@ -185,3 +185,19 @@ def test_log_records_each_windows_scores_in_a_run_linked_to_the_model_version(
     assert [m.value for m in rows] == [w["rows"] for w in windows] and sum(m.value for m in rows) == len(
         frame
     )
+
+
+def test_key_hash_and_index_find_exactly_the_labelled_keys() -> None:
+    import pyarrow as pa
+
+    from mmp.monitoring.realized import _KeyIndex, key_hash
+
+    keys = pa.array([f"req-{i}" for i in range(5_000)] + ["", "é€"])
+    hashes = key_hash(keys)
+    assert len(set(hashes.tolist())) == len(keys)  # distinct keys, distinct hashes
+    assert (key_hash(keys.slice(10, 5)) == hashes[10:15]).all()  # a slice hashes like a copy
+    assert (key_hash(pa.array(keys.to_pylist()[10:15], pa.large_string())) == hashes[10:15]).all()
+    index = _KeyIndex(keys.slice(0, 4_000))
+    probe = pa.array(["req-3999", None, "req-4000", "req-7", "", "nope"])
+    hit, rows = index.lookup(probe)
+    assert hit.tolist() == [0, 3] and rows.tolist() == [3999, 7]
