@@ -134,7 +134,7 @@ if mode == "scan":  # the read floor: the same columns and reader, nothing count
     p = plan(ReferenceProfile.read(profile_path), dataset.schema, data, window="1d")
     units, schema = scan_units(dataset, p)
     columns = p.read_columns(dataset.schema.names)
-    for unit in units:
+    for unit, _ in units:
         for batch in unit.to_batches(schema=schema, columns=columns, use_threads=False):
             rows += batch.num_rows
 else:

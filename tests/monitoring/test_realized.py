@@ -201,3 +201,32 @@ def test_key_hash_and_index_find_exactly_the_labelled_keys() -> None:
     probe = pa.array(["req-3999", None, "req-4000", "req-7", "", "nope"])
     hit, rows = index.lookup(probe)
     assert hit.tolist() == [0, 3] and rows.tolist() == [3999, 7]
+
+
+@pytest.mark.slow
+def test_postgresql_log_and_labels_give_the_files_document(
+    reference: tuple[ReferenceProfile, Path],
+    shifted_log: Path,
+    labelled: tuple[Path, pd.DataFrame],
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real server: timestamps with time zones, a schema-qualified table, a server-side cursor."""
+    import sqlalchemy as sa
+
+    labels, log = labelled
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE SCHEMA IF NOT EXISTS serving"))
+        log.to_sql("prediction_logs", engine, schema="serving", index=False, if_exists="replace")
+        pd.read_csv(labels).to_sql("labels", engine, index=False, if_exists="replace")
+    finally:
+        engine.dispose()
+    monkeypatch.setenv("MONITOR_TEST_DB", postgres_url)
+    from_files = run(reference[1], str(shifted_log), labels=str(labels))
+    from_sql = run(
+        reference[1], "sql://serving.prediction_logs", labels="SELECT * FROM labels", batch_rows=5_000
+    )
+    from_sql.pop("data"), from_files.pop("data")
+    synthetic.assert_same_document(from_files, from_sql)
