@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from mmp.status.collector import Collector
-from tests.pipelines.batch.test_sql import postgres_url  # noqa: F401 - a private PostgreSQL server
 from tests.status.fakes import FakeTarget, WebhookReceiver
 
 
