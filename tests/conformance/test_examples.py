@@ -1,6 +1,7 @@
-"""Every example recipe passes the cross-surface test: real rows of its data, and each row with one
+"""Every example recipe passes the cross-surface test: real rows of its data, and real rows with one
 column made missing, oddly spelled or of the wrong type, give the same outcome in process, through
-`/predict`, `/predict/batch`, batch-inference from CSV and the logged model without mmp."""
+`/predict`, `/predict/batch` (alone and together), batch-inference from CSV and the logged model
+without mmp."""
 
 from __future__ import annotations
 
