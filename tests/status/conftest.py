@@ -10,7 +10,6 @@ import pytest
 
 from mmp.status.collector import Collector
 from tests.conftest import DATA, RECIPES
-from tests.pipelines.batch.test_sql import postgres_url  # noqa: F401 - a private PostgreSQL server
 from tests.status.fakes import FakeTarget, WebhookReceiver
 
 
