@@ -50,6 +50,7 @@ def create_app(
     store = store or Store(config.database_url())
     collector = Collector(config, store, clock)
     views = Views(config, store)
+    collector.after_collect.append(lambda: views.warm(clock()))
     max_hours = config.retention_hours
 
     @asynccontextmanager
@@ -102,7 +103,9 @@ def create_app(
         model_name: str | None = Query(None, description="One model; all when omitted."),
         step_s: float | None = Query(None, gt=0, description="Point spacing; default keeps <= 288 points."),
     ) -> Any:
-        return _json(envelope(views.history(hours, model_name, clock(), step_s), last()))
+        from fastapi import Response
+
+        return Response(views.history_body(hours, model_name, clock(), step_s), media_type="application/json")
 
     @app.get("/api/timeline")
     def timeline(hours: float = hours_q, model_name: str | None = Query(None)) -> Any:
@@ -133,25 +136,11 @@ def create_app(
     def page() -> str:
         now = clock()
         tiles = views.current(now)
-        charts = views.cached(("charts",), lambda: _charts(store, now, views.step_for(24)))
+        charts = views.charts(now)
         reloads = views.cached(("reloads",), lambda: _reload_marks(store, now))
         return render(config, tiles, charts, reloads, views.alerts(24, now), now, iso(last()))
 
     return app
-
-
-def _charts(store: Store, now: float, step: float) -> dict[str, list[dict[str, Any]]]:
-    """24 h chart points per model, versions merged (the worst of them in each step)."""
-    points: dict[str, dict[float, dict[str, Any]]] = {}
-    for p in store.history(now - 86400, step, None):
-        slot = points.setdefault(p.target, {}).setdefault(
-            p.ts, {"ts": p.ts, "p50_ms": None, "p95_ms": None, "p99_ms": None}
-        )
-        for key in ("p50_ms", "p95_ms", "p99_ms"):
-            value = getattr(p, key)
-            if value is not None and (slot[key] is None or value > slot[key]):
-                slot[key] = value
-    return {name: sorted(by_ts.values(), key=lambda d: d["ts"]) for name, by_ts in points.items()}
 
 
 def _reload_marks(store: Store, now: float) -> dict[str, list[float]]:

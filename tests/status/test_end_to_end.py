@@ -1,5 +1,6 @@
-"""The real thing: two `mmp serve-api` servers (one with 2 workers), one `mmp status` process, a
-bounded load from this test, a webhook receiver, and the page in headless Chromium."""
+"""The real thing: three `mmp serve-api` servers (one with 2 workers, one serving a deliberately slow
+model), one `mmp status` process, a bounded load from this test, a webhook receiver, and the page in
+headless Chromium."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ import httpx
 import pytest
 
 from mmp.core.latency import DEFAULT_LATENCY_BUCKETS_S
-from tests.conftest import TrainedExample
-from tests.status.fakes import FakeTarget, WebhookReceiver
+from tests.conftest import DATA, RECIPES, TrainedExample
+from tests.status.fakes import WebhookReceiver
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +39,8 @@ CHROMIUM_FLAGS = [
     "--window-size=1200,800",
 ]
 REQUESTS_PER_SERVER = 200
+SLOW_S = 1.2  # the slow model's wait per call: in the (1.0, 2.5] s bucket, far above the fast ones
+SLOW_REQUESTS = 6
 
 
 def _free_port() -> int:
@@ -141,29 +144,61 @@ def _register_twice(example: TrainedExample, name: str) -> None:
     client.set_registered_model_alias(name, "champion", "1")
 
 
-def _serve(stack: ExitStack, port: int, uri: str, config: Path, *extra: str) -> subprocess.Popen[bytes]:
+def _serve(
+    stack: ExitStack, port: int, uri: str, config: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     args = ["serve-api", "-m", uri, "--config-path", str(config), "--port", str(port), *extra]
-    return stack.enter_context(_process(args))
+    return stack.enter_context(_process(args, env))
+
+
+@pytest.fixture(scope="module")
+def slow_model(session_store: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real model trained by mmp whose pipeline sleeps in `predict` when served (see slow_model)."""
+    import cloudpickle
+    import yaml
+
+    import tests.status.slow_model as slow_module
+    from mmp.pipelines.train import train
+    from mmp.recipe.loader import load_config, load_recipe
+
+    recipe = yaml.safe_load((RECIPES / "diabetes.yaml").read_text(encoding="utf-8"))
+    recipe["name"] = "status_slow"
+    recipe["model"] = {"class_path": "tests.status.slow_model.SlowRegressor", "hyperparameters": {}}
+    recipe["evaluation"] = {"metrics": ["rmse"]}
+    path = tmp_path_factory.mktemp("slow-recipe") / "slow.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    cloudpickle.register_pickle_by_value(slow_module)
+    try:
+        result = train(
+            load_recipe(path),
+            load_config(session_store[1]),
+            str(DATA / "diabetes.csv"),
+            register_as="status_slow",
+        )
+    finally:
+        cloudpickle.unregister_pickle_by_value(slow_module)
+    return f"models:/status_slow/{result.registered_version}"
 
 
 def test_status_watches_real_servers(
-    trained: dict[str, TrainedExample], session_store: tuple[str, Path], tmp_path: Path
+    trained: dict[str, TrainedExample], slow_model: str, session_store: tuple[str, Path], tmp_path: Path
 ) -> None:
     tracking_uri, config_path = session_store
     _register_twice(trained["breast_cancer"], "status_bc")
-    port_a, port_b, port_status = _free_port(), _free_port(), _free_port()
-    slow = FakeTarget("slow")  # a deliberately slow model: canned metrics, 8 s answers
+    port_a, port_b, port_slow, port_status = _free_port(), _free_port(), _free_port(), _free_port()
     hook = WebhookReceiver()
     status_yaml = tmp_path / "status.yaml"
     status_yaml.write_text(
         f"""
 interval_s: 0.5
 current_window_s: 600
-thresholds: {{good_ms: 1000, warning_ms: 3000}}  # generous: this machine may be busy with other tests
+# good is generous (this machine may be busy with other tests); the slow model's p95 is at least
+# SLOW_S = 1.2 s, in the bucket above 1 s, so at least 1000 ms however the bucket is interpolated
+thresholds: {{good_ms: 900, warning_ms: 1000}}
 targets:
   - {{name: churn, url: "http://127.0.0.1:{port_a}"}}
   - {{name: sales, url: "http://127.0.0.1:{port_b}"}}
-  - {{name: slow, url: "{slow.url}"}}
+  - {{name: slow, url: "http://127.0.0.1:{port_slow}"}}
 alerts:
   rules:
     - {{kind: target_down, for_intervals: 3}}
@@ -180,12 +215,12 @@ alerts:
         return {m["model_name"]: m for m in httpx.get(f"{api}/api/metrics", timeout=5).json()["data"]}
 
     with ExitStack() as stack:
-        stack.callback(slow.close)
         stack.callback(hook.close)
         _serve(stack, port_a, "models:/status_bc@champion", config_path, "--reload-interval", "0.5")
         server_b = _serve(stack, port_b, "models:/diabetes/1", config_path, "--workers", "2")
+        _serve(stack, port_slow, slow_model, config_path, env={"SLOW_MODEL_DELAY_S": str(SLOW_S)})
         started = time.monotonic()
-        _wait(lambda: _ready(port_a) and _ready(port_b), "both model servers", timeout_s=240)
+        _wait(lambda: all(_ready(p) for p in (port_a, port_b, port_slow)), "the model servers", timeout_s=240)
         print(f"servers ready in {time.monotonic() - started:.1f}s")
         # started after the servers: a server still starting is (rightly) down and would alert
         stack.enter_context(
@@ -193,19 +228,24 @@ alerts:
         )
         _wait(lambda: httpx.get(f"{api}/api/health", timeout=2).json()["status"] == "success", "status")
 
-        slow.observe(8.0, 200)
-        timings = {"churn": _load(port_a, REQUESTS_PER_SERVER), "sales": _load(port_b, REQUESTS_PER_SERVER)}
+        counts = {"churn": REQUESTS_PER_SERVER, "sales": REQUESTS_PER_SERVER, "slow": SLOW_REQUESTS}
+        timings: dict[str, list[float]] = {}
+        # the slow model's calls mostly sleep: they run beside the fast servers' load
+        slow_load = threading.Thread(target=lambda: timings.update(slow=_load(port_slow, SLOW_REQUESTS, 3)))
+        slow_load.start()
+        timings["churn"] = _load(port_a, REQUESTS_PER_SERVER)
+        timings["sales"] = _load(port_b, REQUESTS_PER_SERVER)
+        slow_load.join(timeout=60)
         seen = _wait(
-            lambda: (
-                (now := current()) and all(now[n]["requests"] >= REQUESTS_PER_SERVER for n in timings) and now
-            ),
+            lambda: (now := current()) and all(now[n]["requests"] >= counts[n] for n in counts) and now,
             "the load in the status service",
         )
         for name, own in timings.items():
             own_p95 = sorted(own)[math.ceil(0.95 * len(own)) - 1]
             reported = seen[name]["p95_ms"] / 1000
             assert abs(_bucket(reported) - _bucket(own_p95)) <= 1, (name, reported, own_p95)
-        assert seen["churn"]["state"] == "good" and seen["slow"]["state"] == "danger"
+        assert min(timings["slow"]) >= SLOW_S
+        assert seen["churn"]["state"] == "good" and seen["slow"]["state"] == "danger", seen
 
         print(
             f"load measured at {time.monotonic() - started:.1f}s", {n: m["p95_ms"] for n, m in seen.items()}
