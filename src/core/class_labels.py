@@ -11,6 +11,7 @@ method) returns None and the caller calls `predict`, so the answer never differs
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 # Classes whose own `predict` is `argmax(predict_proba(X))` mapped to `classes_`, each with the
 # condition under which that holds. Named by where the methods are defined, so a subclass that
 # overrides either method is not matched, and nothing is imported to check.
-_ARGMAX_OF_PROBA = {
+_ARGMAX_OF_PROBA: dict[str, Callable[[Any], bool]] = {
     "sklearn.ensemble._forest.ForestClassifier": lambda est: getattr(est, "n_outputs_", None) == 1,
     # A callable objective makes LightGBM's predict_proba return raw scores.
     "lightgbm.sklearn.LGBMClassifier": lambda est: (
@@ -48,4 +49,5 @@ def labels_from_probabilities(estimator: Any, proba: Any) -> np.ndarray | None:
     proba = np.asarray(proba)
     if classes is None or proba.ndim != 2 or proba.shape[1] != len(classes):
         return None
-    return np.asarray(classes).take(np.argmax(proba, axis=1), axis=0)
+    labels: np.ndarray = np.asarray(classes).take(np.argmax(proba, axis=1), axis=0)
+    return labels
