@@ -1,12 +1,16 @@
 """`mmp monitor` throughput and memory: a synthetic prediction log of 30 columns, 1M and 5M rows.
 
-Writes a log folder like the server's (daily Parquet files: 25 numeric inputs, 5 categorical,
-prediction and two class probabilities), profiles a reference, then runs the local engine over the
-first 1M rows and over all 5M rows, each in a fresh process so the peak RSS is that run's. Prints
-rows/s and peak memory per size and the ratios the issue sets:
+Writes a log folder like the server's (daily zstd Parquet files: 25 numeric inputs, 5 categorical,
+prediction and two class probabilities), profiles a reference, then runs the local engine, each
+run in a fresh process so its peak RSS is its own, three times interleaved (medians):
 
-- throughput >= 1M rows/s on this machine,
-- peak memory flat from 1M to 5M rows (ratio close to 1).
+- the whole log with the default threads (one per core): rows/s, the issue's target >= 1M rows/s;
+- the same with one thread: rows/s per core, and the speed-up the threads give;
+- the first fifth of the log: peak memory whole / fifth, the issue's target ~1 (flat);
+- a plain scan of the same columns (pyarrow, no counting): the floor any monitor pays to read.
+
+Each run also reports its CPU seconds, so `rows per CPU-second` stays meaningful on a busy machine,
+where wall-clock rates depend on the load (printed at start and end).
 
     uv run python bench/monitor_bench.py                 # 5M rows (about 1 GB of temp files)
     uv run python bench/monitor_bench.py --rows 2000000  # smaller
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,7 +58,9 @@ def make_log(folder: Path, rows: int) -> None:
         cols["probability_1"] = pa.array(p)
         target = folder / f"date=2026-03-{day + 1:02d}" / "model_version=1"
         target.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table(cols), target / "part-0.parquet", row_group_size=250_000)
+        pq.write_table(  # as the server writes them (zstd)
+            pa.table(cols), target / "part-0.parquet", row_group_size=250_000, compression="zstd"
+        )
 
 
 def make_profile(path: Path) -> None:
@@ -104,29 +112,40 @@ def make_profile(path: Path) -> None:
 CHILD = """
 import json, resource, sys, time
 import pyarrow.dataset as ds
-from mmp.monitoring.monitor import evaluate, plan, summarise
+from mmp.monitoring.monitor import evaluate, plan, scan_units, summarise
 from mmp.monitoring.profile import ReferenceProfile
 from mmp.monitoring.sources import open_dataset
 profile = ReferenceProfile.read(sys.argv[1])
 dataset = open_dataset(sys.argv[2])
-days = int(sys.argv[3])
+days, workers, mode = int(sys.argv[3]), int(sys.argv[4]) or None, sys.argv[5]
 if days:
     files = sorted(dataset.files)[:days]
     dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=sys.argv[2])
 p = plan(profile, dataset.schema, sys.argv[2], window="1d")
-started = time.perf_counter()
-rows = [0]
-states = summarise(dataset, p, sys.argv[2], on_rows=lambda n: rows.__setitem__(0, rows[0] + n))
-doc = evaluate(profile, states, p, sys.argv[2])
-seconds = time.perf_counter() - started
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+started, cpu0 = time.perf_counter(), cpu()
+rows, windows = 0, 0
+if mode == "scan":  # the read floor: the same columns and reader, nothing counted
+    units, schema = scan_units(dataset, p)
+    columns = p.read_columns(dataset.schema.names)
+    for unit in units:
+        for batch in unit.to_batches(schema=schema, columns=columns, use_threads=False):
+            rows += batch.num_rows
+else:
+    states = summarise(dataset, p, sys.argv[2], workers=workers)
+    doc = evaluate(profile, states, p, sys.argv[2])
+    rows, windows = sum(s.rows for s in states.values()), len(doc["windows"])
+seconds, cpu_s = time.perf_counter() - started, cpu() - cpu0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"rows": rows[0], "seconds": seconds, "peak_mb": peak, "windows": len(doc["windows"])}))
+print(json.dumps({"rows": rows, "seconds": seconds, "cpu": cpu_s, "peak_mb": peak, "windows": windows}))
 """
 
 
-def run(profile: Path, log: Path, days: int) -> dict[str, float]:
+def run(profile: Path, log: Path, days: int, workers: int = 0, mode: str = "monitor") -> dict[str, float]:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(profile), str(log), str(days)],
+        [sys.executable, "-c", CHILD, str(profile), str(log), str(days), str(workers), mode],
         capture_output=True,
         text=True,
         check=True,
@@ -134,12 +153,21 @@ def run(profile: Path, log: Path, days: int) -> dict[str, float]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split(" ")[0] if Path("/proc/loadavg").exists() else "?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    print(f"load average at start: {load()} on {os.cpu_count()} cores")
+    kinds = {"whole log": (0, 0, "monitor"), "one thread": (0, 1, "monitor"),
+             "1/5 of the log": (DAYS // 5, 0, "monitor"), "scan only": (0, 1, "scan")}  # fmt: skip
+    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory(prefix="mmp-monitor-bench-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
@@ -147,16 +175,22 @@ def main() -> None:
         make_profile(folder / "profile.json")
         print(f"wrote {args.rows:,} rows x 30 columns in {time.perf_counter() - started:.1f}s")
         run(folder / "profile.json", folder / "log", 1)  # warm the page cache and bytecode
-        small = run(folder / "profile.json", folder / "log", max(1, DAYS // 5))
-        full = run(folder / "profile.json", folder / "log", 0)
-    for label, r in (("1/5 of the log", small), ("whole log", full)):
+        for _ in range(args.repeat):  # interleaved, so load changes hit every kind alike
+            for kind, (days, workers, mode) in kinds.items():
+                results[kind].append(run(folder / "profile.json", folder / "log", days, workers, mode))
+    med = {kind: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for kind, rs in results.items()}
+    for kind, r in med.items():
         print(
-            f"{label:>15}: {r['rows']:>10,.0f} rows in {r['seconds']:6.2f}s = "
-            f"{r['rows'] / r['seconds']:>12,.0f} rows/s, peak RSS {r['peak_mb']:.0f} MB, "
-            f"{r['windows']:.0f} windows"
+            f"{kind:>15}: {r['rows']:>10,.0f} rows in {r['seconds']:6.2f}s = "
+            f"{r['rows'] / r['seconds']:>10,.0f} rows/s ({r['rows'] / r['cpu']:>10,.0f} per CPU-second), "
+            f"peak RSS {r['peak_mb']:.0f} MB"
         )
-    print(f"throughput (whole log): {full['rows'] / full['seconds'] / 1e6:.2f} M rows/s (target >= 1)")
-    print(f"peak memory whole / one fifth: {full['peak_mb'] / small['peak_mb']:.2f}x (target ~1, flat)")
+    whole, one, fifth, scan = (med[k] for k in kinds)
+    print(f"throughput (whole log): {whole['rows'] / whole['seconds'] / 1e6:.2f} M rows/s (target >= 1)")
+    print(f"threads speed-up (whole log, default / one thread): {one['seconds'] / whole['seconds']:.2f}x")
+    print(f"monitor / plain scan of the same columns (one thread, CPU): {one['cpu'] / scan['cpu']:.2f}x")
+    print(f"peak memory whole / one fifth: {whole['peak_mb'] / fifth['peak_mb']:.2f}x (target ~1, flat)")
+    print(f"load average at end: {load()}")
 
 
 if __name__ == "__main__":
