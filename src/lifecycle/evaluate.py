@@ -354,13 +354,13 @@ class _Pass:
         y = label_codes[keep] if label_codes is not None else labels[keep].astype(np.float64)
         segments = self._segment_codes(chunk, keep) if self.job.segment_by else None
         self._time_range(chunk, keep)
-        for index, (output, mine) in enumerate(outputs):
+        answers = []
+        for output, mine in outputs:
             assert output is not None
             # The model's output holds its own accepted rows; pick those every model accepted.
             position = np.cumsum(~mine) - 1
-            pick = position[keep]
-            pred, proba = self._predictions(output, pick)
-            self._accumulate(index, y, pred, proba, segments, first_row)
+            answers.append(self._predictions(output, position[keep]))
+        self._accumulate(y, answers, segments, first_row)
 
     def _predictions(self, output: pa.Table, pick: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         import numpy as np
@@ -379,23 +379,24 @@ class _Pass:
 
     def _accumulate(
         self,
-        index: int,
         y: np.ndarray,
-        pred: np.ndarray,
-        proba: np.ndarray | None,
+        answers: list[tuple[np.ndarray, np.ndarray | None]],
         segments: np.ndarray | None,
         first_row: int,
     ) -> None:
+        """Add the kept rows of a chunk to every model's totals, block by block. A block's bootstrap
+        weights are drawn once and shared by all models: the same rows, the same replicates."""
         for start in range(0, len(y), BLOCK_ROWS):
             stop = min(start + BLOCK_ROWS, len(y))
-            block_proba = proba[start:stop] if proba is not None else None
-            dense, cells = features(self.layout, y[start:stop], pred[start:stop], block_proba)
             weights = bootstrap_weights(self.job.seed, first_row + start, stop - start, self.replicates)
-            self.totals[index].add(dense, cells, weights)
-            if segments is not None:
-                totals = self.segment_totals[index]
-                totals.grow(len(self.segment_codes))
-                totals.add_grouped(dense, cells, segments[start:stop])
+            for index, (pred, proba) in enumerate(answers):
+                block_proba = proba[start:stop] if proba is not None else None
+                dense, cells = features(self.layout, y[start:stop], pred[start:stop], block_proba)
+                self.totals[index].add(dense, cells, weights)
+                if segments is not None:
+                    totals = self.segment_totals[index]
+                    totals.grow(len(self.segment_codes))
+                    totals.add_grouped(dense, cells, segments[start:stop])
 
     def _segment_codes(self, chunk: pa.Table, keep: np.ndarray) -> np.ndarray:
         import numpy as np
