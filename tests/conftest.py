@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import PostgresServer, PostgresUnavailable, running_postgres
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 DATA = REPO / "data"
@@ -105,3 +107,19 @@ def trained(session_store: tuple[str, Path]) -> dict[str, TrainedExample]:
             tracking_uri=uri,
         )
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the session (tests/postgres.py); skips when none can run."""
+    try:
+        with running_postgres() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's PostgreSQL server: its SQLAlchemy URL."""
+    return postgres_server.new_database()

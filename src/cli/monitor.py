@@ -18,15 +18,19 @@ def monitor(
         ...,
         "--data",
         "-d",
-        help="A prediction log folder, or any .parquet/.csv file, folder or glob with the model's input "
-        "columns (e.g. batch-inference output).",
+        help="What to monitor: a prediction log folder, any .parquet/.csv file, folder or glob with the "
+        "model's input columns (e.g. batch-inference output), or SQL: sql://TABLE (e.g. the server's "
+        "prediction_logs table), a .sql file or a SELECT query. SQL connects to the URI in the "
+        "environment variable the config's sql.uri_env names (default MMP_DATABASE_URL).",
         show_default=False,
     ),
     labels: str | None = typer.Option(
         None,
         "--labels",
-        help="Labels log folder or labelled file: request_id + label, or entity columns "
-        "(+ timestamp) + label.",
+        help="Ground truth to score predictions with: a labels log folder, a labelled file, or SQL "
+        "(sql://TABLE, .sql file, query). Rows hold request_id + label, or the model's entity columns "
+        "(+ timestamp) + label (or the target column). Realized metrics per window are the task's "
+        "default metrics, named as mmp evaluate names them.",
         show_default=False,
     ),
     reference: str | None = typer.Option(
@@ -66,13 +70,25 @@ def monitor(
         None, "--output-json", help="Write the JSON document here.", show_default=False
     ),
     log: bool = typer.Option(
-        False, "--log", help="Record each window's scores as metrics of an MLflow run linked to the model."
+        False,
+        "--log",
+        help="Record each window's scores (rows, drift share, PSI and distance per column, realized "
+        "and estimated metrics) as metrics of one MLflow run, step = window, tagged with the model "
+        "version (which gets mmp.monitor.last_run/last_status tags).",
     ),
     engine: Engine = typer.Option(
         Engine.local, "--engine", help="local (streaming, this machine) or spark (needs the spark extra)."
     ),
     spark_master: str = typer.Option(
         "local[*]", "--spark-master", help="Spark master URL for --engine spark."
+    ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        "-w",
+        min=1,
+        help="Threads reading and counting the data (local engine). Default: one per core.",
+        show_default=False,
     ),
     config_path: Path | None = ConfigPath,
     json_output: bool = JsonOutput,
@@ -104,8 +120,9 @@ def monitor(
         report_path=str(report) if report else None,
         settings=load_recipe(recipe_path).model.monitoring if recipe_path else None,
         log=log,
+        workers=workers,
     )
-    outcome = run_monitor(job, config.mlflow, progress=RichProgress(quiet=json_output))
+    outcome = run_monitor(job, config.mlflow, progress=RichProgress(quiet=json_output), sql=config.sql)
     if save_profile is not None and outcome.profile is not None:
         write_profile(outcome.profile, str(save_profile))
     doc = outcome.document

@@ -8,13 +8,18 @@ same states give the same document whichever engine produced them.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import math
+import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mmp.core.errors import MmpError, first_line
+from mmp.core.metrics import get_metric
 from mmp.monitoring import drift
 from mmp.monitoring.profile import (
     CONFIDENCE,
@@ -24,7 +29,8 @@ from mmp.monitoring.profile import (
     ReferenceProfile,
     profiled_columns,
 )
-from mmp.monitoring.sketch import ColumnBins, ColumnCounts, as_float, as_text, count, level_text
+from mmp.monitoring.realized import REQUEST_ID, LabelJoinSpec, realized_metric_names
+from mmp.monitoring.sketch import ColumnBins, ColumnCounts, as_float, as_text, count
 from mmp.monitoring.windows import WindowState
 
 if TYPE_CHECKING:
@@ -32,15 +38,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
+    from mmp.monitoring.realized import LabelJoin
     from mmp.recipe.monitoring import Monitoring
 
 REPORT_FORMAT = 1
 ALERT_EXIT_CODE = 3
 LOG_TIME_COLUMN = "served_at"
-REQUEST_ID = "request_id"
-LABEL = "label"
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|h|d|w)\s*$", re.I)
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+NO_TIME = -(2**63)  # epoch_us of a missing time: such rows belong to no window
 
 
 def parse_duration(text: str, what: str) -> timedelta:
@@ -65,18 +71,6 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
-class Labels:
-    """Ground truth keyed by request id or by entity values (+ the window of the label's timestamp)."""
-
-    keys: pa.Array  # text keys
-    values: pa.Array  # text labels (classifiers) or float64 (regressors)
-    by: str  # "request_id" or "entities"
-    entity_columns: tuple[str, ...] = ()
-    windowed: bool = False
-    rows: int = 0
-
-
-@dataclass(frozen=True)
 class Plan:
     """What to read and how to bucket it, decided once from the profile and the data's schema."""
 
@@ -87,7 +81,7 @@ class Plan:
     window_us: int | None
     since_us: int | None
     until_us: int | None
-    labels: Labels | None
+    labels: LabelJoinSpec | None
     classifier: bool
 
     def read_columns(self, schema_names: Iterable[str]) -> list[str]:
@@ -110,7 +104,7 @@ def plan(
     since: str | None = None,
     until: str | None = None,
     time_column: str | None = None,
-    labels: Labels | None = None,
+    labels: LabelJoinSpec | None = None,
     now: datetime | None = None,
 ) -> Plan:
     """Check the data against the model and decide columns, time and windows (errors name the fields)."""
@@ -149,8 +143,21 @@ def plan(
     )
     if not probability_columns:
         prediction.pop(CONFIDENCE, None)
-    if labels is not None and labels.by == REQUEST_ID and REQUEST_ID not in names:
-        raise MmpError(f"{where}: labels join by request_id but the data has no request_id column")
+    if labels is not None:
+        wanted = [REQUEST_ID] if labels.by == REQUEST_ID else list(labels.entity_columns)
+        absent = [c for c in wanted if c not in names]
+        if absent:
+            raise MmpError(
+                f"{where}: labels join by {', '.join(absent)} but the data has no such column",
+                "monitor the prediction log (it has request_id), or data with the entity columns",
+            )
+        if PREDICTION not in names:
+            raise MmpError(
+                f"{where}: labels were given but the data has no '{PREDICTION}' column to judge",
+                "monitor the prediction log or batch-inference output",
+            )
+        if labels.windowed and time_column is None:
+            labels = dataclasses.replace(labels, windowed=False)
     return Plan(
         columns={n: profile.columns[n].bins() for n in profiled_columns(contract)},
         prediction=prediction,
@@ -169,26 +176,34 @@ def _us(moment: datetime) -> int:
 
 
 def epoch_us(array: pa.Array | pa.ChunkedArray, where: str) -> np.ndarray:
-    """Microseconds since the epoch (UTC) of a timestamp, date or date-like text column; NaT -> min."""
+    """Microseconds since the epoch (UTC) of a timestamp, date or date-like text column; NaT -> NO_TIME."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
     kind = array.type
-    if pa.types.is_timestamp(kind):
-        values = pc.cast(pc.cast(array, pa.timestamp("us", kind.tz)), pa.int64())
-    elif pa.types.is_date(kind):
-        values = pc.cast(pc.cast(array, pa.timestamp("us")), pa.int64())
-    else:
-        parsed = pd.to_datetime(
-            pd.Series(as_text(array).to_pylist()), utc=True, errors="coerce", format="mixed"
-        )
-        if parsed.isna().all() and len(parsed):
-            raise MmpError(f"{where}: the time column holds no dates", "pass --time-column NAME")
-        return np.asarray(parsed.astype("int64") // 1000, dtype="int64")
-    out = values.to_numpy(zero_copy_only=False)
-    return np.asarray(np.nan_to_num(out, nan=np.iinfo("int64").min), dtype="int64")
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        if pa.types.is_date(kind) or kind.unit != "us":
+            array = pc.cast(array, pa.timestamp("us", kind.tz if pa.types.is_timestamp(kind) else None))
+        values = pc.cast(array, pa.int64())
+        if values.null_count:
+            values = values.fill_null(NO_TIME)
+        if isinstance(values, pa.ChunkedArray):
+            return np.asarray(values.to_numpy(), dtype="int64")
+        return np.asarray(values.to_numpy(zero_copy_only=False), dtype="int64")
+    parsed = pd.to_datetime(pd.Series(as_text(array).to_pylist()), utc=True, errors="coerce", format="mixed")
+    if parsed.isna().all() and len(parsed):
+        raise MmpError(f"{where}: the time column holds no dates", "pass --time-column NAME")
+    us = np.array(parsed.dt.as_unit("us").astype("int64"), dtype="int64")  # (a writable copy)
+    us[np.asarray(parsed.isna())] = NO_TIME
+    return us
+
+
+def default_workers() -> int:
+    """Threads `summarise` uses: one per core, at most 8 (reading and counting release the GIL)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, cores))
 
 
 def summarise(
@@ -197,57 +212,224 @@ def summarise(
     where: str,
     batch_rows: int = 262_144,
     on_rows: Callable[[int], None] | None = None,
+    workers: int | None = None,
+    join: LabelJoin | None = None,
 ) -> dict[int | None, WindowState]:
-    """Stream the dataset once, adding every row to its window's counts (memory: one batch + counts)."""
+    """Stream the dataset once, adding every row to its window's counts (and to `join`, if labels).
+
+    The data is cut into scan units (Parquet row groups, other files whole), summarised by `workers`
+    threads (Arrow decoding and NumPy counting release the GIL), and the per-unit states are merged
+    in unit order, so the result does not depend on timing. Memory: about one row group per worker,
+    plus the counts, whatever the size of the log.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow as pa
 
     columns = plan_.read_columns(dataset.schema.names)
+    workers = workers or default_workers()
+    lock = threading.Lock()
+
+    def summarise_group(group: list[ds.Fragment]) -> dict[int | None, WindowState]:
+        """Small pieces (a server's log is many small files) are put together into batches of
+        about `batch_rows` rows first: the per-batch cost is paid once per batch, not per file."""
+        states: dict[int | None, WindowState] = {}
+        pending: list[pa.RecordBatch] = []
+        waiting = 0
+
+        def add(batch: pa.RecordBatch) -> None:
+            add_batch(states, batch, plan_, where, join)
+            if on_rows is not None:
+                with lock:
+                    on_rows(batch.num_rows)
+
+        for unit in group:
+            for batch in unit.to_batches(
+                schema=scan_schema, columns=columns, batch_size=batch_rows, use_threads=False
+            ):
+                if not pending and batch.num_rows >= batch_rows // 2:
+                    add(batch)
+                    continue
+                pending.append(batch)
+                waiting += batch.num_rows
+                if waiting >= batch_rows // 2:
+                    add(_combined(pending))
+                    pending, waiting = [], 0
+        if pending:
+            add(_combined(pending))
+        return states
+
     states: dict[int | None, WindowState] = {}
     try:
-        # little read-ahead: memory stays one or two batches, whatever the size of the log
-        batches = (
-            batch
-            for fragment in dataset.get_fragments()
-            for batch in fragment.to_batches(
-                schema=dataset.schema,
-                columns=columns,
-                batch_size=batch_rows,
-                batch_readahead=1,
-                fragment_readahead=1,
-            )
-        )
-        for batch in batches:
-            add_batch(states, batch, plan_, where)
-            if on_rows is not None:
-                on_rows(batch.num_rows)
+        units, scan_schema = scan_units(dataset, plan_)
+        groups = _grouped(units, batch_rows // 2)
+        if workers == 1 or len(groups) == 1:
+            for partial in map(summarise_group, groups):
+                for state in partial.values():
+                    merge_states(states, state, plan_)
+        else:
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="mmp-monitor")
+            try:
+                for partial in pool.map(summarise_group, groups):
+                    for state in partial.values():
+                        merge_states(states, state, plan_)
+            finally:  # on an error, units not started yet are dropped rather than read in vain
+                pool.shutdown(wait=True, cancel_futures=True)
     except (OSError, pa.ArrowInvalid) as exc:
         raise MmpError(f"{where}: cannot read: {first_line(exc)}", "check the files") from None
     return states
 
 
-def add_batch(states: dict[int | None, WindowState], batch: pa.RecordBatch, plan_: Plan, where: str) -> None:
+def _combined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """One batch of several (dictionary columns get one unified dictionary)."""
+    import pyarrow as pa
+
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
+def _grouped(units: list[tuple[ds.Fragment, int | None]], rows: int) -> list[list[ds.Fragment]]:
+    """Consecutive units put together until a group holds `rows` rows (unknown size: alone)."""
+    groups: list[list[ds.Fragment]] = []
+    current: list[ds.Fragment] = []
+    held = 0
+    for unit, size in units:
+        if size is None:
+            if current:
+                groups.append(current)
+                current, held = [], 0
+            groups.append([unit])
+            continue
+        current.append(unit)
+        held += size
+        if held >= rows:
+            groups.append(current)
+            current, held = [], 0
+    if current:
+        groups.append(current)
+    return groups
+
+
+def scan_units(dataset: ds.Dataset, plan_: Plan) -> tuple[list[tuple[ds.Fragment, int | None]], pa.Schema]:
+    """The dataset as independent pieces of work, and the schema to read them with.
+
+    Parquet files are split into row groups, and text columns that are counted by level are read
+    as dictionaries (Parquet stores them so): counting them never builds a string per row.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    fragments = list(dataset.get_fragments())
+    if not fragments or not isinstance(dataset.format, ds.ParquetFileFormat):
+        return [(fragment, None) for fragment in fragments], dataset.schema
+    level_columns = [
+        name
+        for name, bins in {**plan_.columns, **plan_.prediction}.items()
+        if bins.kind != "numeric"
+        and name in dataset.schema.names
+        and pa.types.is_string(dataset.schema.field(name).type)
+    ]
+    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=level_columns))
+    schema = dataset.schema
+    for name in level_columns:
+        index = schema.get_field_index(name)
+        schema = schema.set(index, schema.field(name).with_type(pa.dictionary(pa.int32(), pa.string())))
+    units: list[tuple[ds.Fragment, int | None]] = []
+    for fragment in fragments:
+        for group in fragment.row_groups or [None]:
+            unit = fmt.make_fragment(
+                fragment.path,
+                filesystem=fragment.filesystem,
+                partition_expression=fragment.partition_expression,
+                row_groups=None if group is None else [group.id],
+            )
+            units.append((unit, None if group is None else group.num_rows))
+    return units, schema
+
+
+def add_batch(
+    states: dict[int | None, WindowState],
+    batch: pa.RecordBatch,
+    plan_: Plan,
+    where: str,
+    join: LabelJoin | None = None,
+) -> None:
     """Add one record batch to the states of the windows its rows fall in (any engine, any batch)."""
+    for start, part in split_windows(batch, plan_, where):
+        merge_states(states, summarise_batch(part, plan_, start, where), plan_)
+        if join is not None:
+            join.add(start, part)
+
+
+def stream_batches(
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    plan_: Plan,
+    where: str,
+    on_rows: Callable[[int], None] | None = None,
+    join: LabelJoin | None = None,
+) -> dict[int | None, WindowState]:
+    """Summarise batches that come one after another (a SQL query's), in this thread."""
+    import pyarrow as pa
+
+    states: dict[int | None, WindowState] = {}
+    for item in batches:
+        for batch in item.to_batches() if isinstance(item, pa.Table) else [item]:
+            add_batch(states, batch, plan_, where, join)
+            if on_rows is not None:
+                on_rows(batch.num_rows)
+    return states
+
+
+def join_labels(dataset: ds.Dataset, plan_: Plan, where: str, join: LabelJoin, batch_rows: int) -> None:
+    """Feed the labels' join alone (the Spark engine counts the rest): only the columns it needs."""
+    import pyarrow as pa
+
+    assert plan_.labels is not None
+    wanted = [plan_.time_column, PREDICTION, *plan_.probability_columns]
+    wanted += [REQUEST_ID] if plan_.labels.by == REQUEST_ID else list(plan_.labels.entity_columns)
+    columns = [c for c in dict.fromkeys(wanted) if c is not None and c in dataset.schema.names]
+    try:
+        for batch in dataset.to_batches(columns=columns, batch_size=batch_rows):
+            for start, part in split_windows(batch, plan_, where):
+                join.add(start, part)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise MmpError(f"{where}: cannot read: {first_line(exc)}", "check the files") from None
+
+
+def split_windows(
+    batch: pa.RecordBatch, plan_: Plan, where: str
+) -> Iterator[tuple[int | None, pa.RecordBatch]]:
+    """(window start, its rows) for each window the batch's rows fall in; rows out of range dropped."""
     import numpy as np
     import pyarrow as pa
 
     if batch.num_rows == 0:
         return
     if plan_.time_column is None:
-        _add(states, None, batch, plan_, where)
+        yield None, batch
         return
     t = epoch_us(batch.column(plan_.time_column), where)
-    keep = t != np.iinfo("int64").min
-    if plan_.since_us is not None:
-        keep &= t >= plan_.since_us
-    if plan_.until_us is not None:
-        keep &= t < plan_.until_us
     assert plan_.window_us is not None
     ids = t // plan_.window_us
-    present = np.unique(ids[keep])
+    timed = batch.column(plan_.time_column).null_count == 0 and int(t.min()) != NO_TIME
+    keep = None if timed else t != NO_TIME
+    if plan_.since_us is not None:
+        keep = (t >= plan_.since_us) if keep is None else keep & (t >= plan_.since_us)
+    if plan_.until_us is not None:
+        keep = (t < plan_.until_us) if keep is None else keep & (t < plan_.until_us)
+    if keep is None or keep.all():
+        low, high = int(ids.min()), int(ids.max())
+        if low == high:  # the usual case: a batch of a time-ordered log inside one window
+            yield low * plan_.window_us, batch
+            return
+        present = np.unique(ids)
+    else:
+        present = np.unique(ids[keep])
     for w in present:
-        mask = keep & (ids == w)
-        part = batch if mask.all() else batch.filter(pa.array(mask))
-        _add(states, int(w) * plan_.window_us, part, plan_, where)
+        mask = ids == w if keep is None else keep & (ids == w)
+        yield int(w) * plan_.window_us, batch.filter(pa.array(mask))
 
 
 def merge_states(into: dict[int | None, WindowState], partial: WindowState, plan_: Plan) -> None:
@@ -258,17 +440,10 @@ def merge_states(into: dict[int | None, WindowState], partial: WindowState, plan
     state.merge(partial)
 
 
-def _add(
-    states: dict[int | None, WindowState], start: int | None, batch: pa.RecordBatch, p: Plan, where: str
-) -> None:
-    merge_states(states, summarise_batch(batch, p, start, where), p)
-
-
 def summarise_batch(batch: pa.RecordBatch, p: Plan, start: int | None, where: str) -> WindowState:
     """One batch of one window as a `WindowState` (this is the per-partition work, any engine)."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     state = WindowState(start, rows=batch.num_rows)
     for name, bins in p.columns.items():
@@ -279,142 +454,38 @@ def summarise_batch(batch: pa.RecordBatch, p: Plan, start: int | None, where: st
                 f"{where}: column '{name}' cannot be read as {bins.kind}: {first_line(exc)}",
                 "the data's types must match the model's contract",
             ) from None
-    names = batch.schema.names
     if PREDICTION in p.prediction:
         state.prediction[PREDICTION] = count(p.prediction[PREDICTION], batch.column(PREDICTION))
-    confidence = None
     if p.probability_columns:
-        matrix = np.column_stack([as_float(batch.column(c)) for c in p.probability_columns])
-        confidence = np.nanmax(matrix, axis=1) if matrix.size else None
-        if confidence is not None:
+        # the predicted class's probability: the row's largest (fmax skips NaN, as nanmax does)
+        confidence = functools.reduce(np.fmax, (as_float(batch.column(c)) for c in p.probability_columns))
+        total = float(confidence.sum())
+        if math.isfinite(total):
+            state.confidence_sum, state.confidence_rows = total, len(confidence)
+        else:
             valid = ~np.isnan(confidence)
             state.confidence_sum = float(confidence[valid].sum())
             state.confidence_rows = int(valid.sum())
-            if CONFIDENCE in p.prediction:
-                state.prediction[CONFIDENCE] = count(p.prediction[CONFIDENCE], pa.array(confidence))
-    labels = p.labels
-    if labels is not None and PREDICTION in names:
-        keys = _keys(batch, labels, start)
-        index = pc.index_in(keys, value_set=labels.keys)
-        matched = index.is_valid()
-        if pc.any(matched).as_py():
-            taken = labels.values.take(pc.filter(index, matched))
-            predicted = pc.filter(batch.column(PREDICTION), matched)
-            state.labeled = len(taken)
-            if p.classifier:
-                state.correct = int(pc.sum(pc.equal(as_text(predicted), taken)).as_py() or 0)
-            else:
-                err = as_float(predicted) - as_float(taken)
-                state.abs_error = float(np.abs(err).sum())
-                state.sq_error = float(np.dot(err, err))
+        if CONFIDENCE in p.prediction:
+            state.prediction[CONFIDENCE] = count(p.prediction[CONFIDENCE], confidence)
     return state
-
-
-def _keys(batch: pa.RecordBatch, labels: Labels, start: int | None) -> pa.Array:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if labels.by == REQUEST_ID:
-        return as_text(batch.column(REQUEST_ID))
-    parts = [as_text(batch.column(c)) for c in labels.entity_columns]
-    if labels.windowed:
-        parts.append(pa.array([str(start)] * batch.num_rows))
-    return pc.binary_join_element_wise(*parts, "\x1f")
-
-
-def load_labels(
-    source: str, profile: ReferenceProfile, window: str | None, time_column: str | None = None
-) -> Labels:
-    """Read a labels log or any labelled file; check every label against the target's type."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from mmp.monitoring.sources import open_dataset
-
-    contract = profile.contract
-    table = open_dataset(source, "--labels").to_table()
-    names = table.schema.names
-    value_column = (
-        LABEL if LABEL in names else contract.target_column if contract.target_column in names else None
-    )
-    if value_column is None:
-        raise MmpError(
-            f"--labels {source}: no '{LABEL}' column (nor the target '{contract.target_column}')",
-            "labels need request_id + label, or the entity columns + label",
-        )
-    entities = contract.entity_columns
-    if REQUEST_ID in names and pc.any(pc.is_valid(table[REQUEST_ID])).as_py():
-        table = table.filter(pc.is_valid(table[REQUEST_ID]))
-        keys, by, windowed = as_text(table[REQUEST_ID]), REQUEST_ID, False
-    elif entities and all(c in names for c in entities):
-        windowed = bool(window) and "timestamp" in names
-        parts = [as_text(table[c]) for c in entities]
-        if windowed:
-            from mmp.monitoring.monitor import epoch_us as _epoch
-
-            width = int(parse_duration(window or "1d", "--window").total_seconds() * 1e6)
-            starts = (_epoch(table["timestamp"], "--labels") // width) * width
-            parts.append(pa.array([str(s) for s in starts]))
-        keys, by = pc.binary_join_element_wise(*parts, "\x1f"), "entities"
-    else:
-        wanted = " + ".join(entities) if entities else "(the model has no entity columns)"
-        raise MmpError(
-            f"--labels {source}: no request_id column, nor the entity columns {wanted}",
-            "labels join to predictions by request_id, or by entity columns (+ timestamp)",
-        )
-    values = _checked_labels(table[value_column], profile, source, value_column)
-    return Labels(
-        keys=keys.combine_chunks() if hasattr(keys, "combine_chunks") else keys,
-        values=values,
-        by=by,
-        entity_columns=tuple(entities) if by == "entities" else (),
-        windowed=windowed if by == "entities" else False,
-        rows=table.num_rows,
-    )
-
-
-def _checked_labels(column: pa.ChunkedArray, profile: ReferenceProfile, source: str, name: str) -> pa.Array:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    contract = profile.contract
-    if contract.task == "classification":
-        text = as_text(column).combine_chunks()
-        classes = [level_text(c) for c in contract.classes or []]
-        if classes:
-            bad = pc.invert(pc.is_in(text, value_set=pa.array(classes)))
-            bad = pc.or_kleene(bad, pc.is_null(text))
-            if pc.any(bad).as_py():
-                row = pc.index(bad, True).as_py()
-                raise MmpError(
-                    f"--labels {source}: row {row}: {name} {text[row].as_py()!r} is not a class of the model "
-                    f"(classes: {', '.join(classes[:10])})",
-                    "send labels of the same type and spelling as the training target",
-                )
-        return text
-    try:
-        return pc.cast(column, pa.float64()).combine_chunks()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        text = as_text(column).combine_chunks().to_pylist()
-        for row, value in enumerate(text):
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                raise MmpError(
-                    f"--labels {source}: row {row}: {name} {value!r} is not a number "
-                    f"(the target '{contract.target_column}' of a {contract.task} model)",
-                    "send numeric labels",
-                ) from None
-        raise
 
 
 # ---------------------------------------------------------------------------------------- scoring
 
 
 def evaluate(
-    profile: ReferenceProfile, states: dict[int | None, WindowState], p: Plan, source: str
+    profile: ReferenceProfile,
+    states: dict[int | None, WindowState],
+    p: Plan,
+    source: str,
+    realized: dict[int | None, dict[str, Any]] | None = None,
+    label_rows: int | None = None,
 ) -> dict[str, Any]:
-    """The report document: one entry per window, with scores, rates, metrics and alerts."""
+    """The report document: one entry per window, with scores, rates, metrics and alerts.
+
+    `realized` holds each labelled window's metrics (`LabelJoin.finish`), `label_rows` how many
+    labels were read."""
     if not states or all(s.rows == 0 for s in states.values()):
         span = ""
         if p.since_us is not None or p.until_us is not None:
@@ -427,7 +498,7 @@ def evaluate(
     calibrated = cal is not None and cal.ece <= settings.calibration_tolerance
     windows = []
     for start in sorted(states, key=lambda s: -1 if s is None else s):
-        windows.append(_window(profile, states[start], p, calibrated))
+        windows.append(_window(profile, states[start], p, calibrated, (realized or {}).get(start)))
     alerts = [{"window": w["start"], "message": m} for w in windows for m in w["alerts"]]
     return {
         "format_version": REPORT_FORMAT,
@@ -445,7 +516,8 @@ def evaluate(
             "calibrated": calibrated,
             "validation_accuracy": profile.performance.accuracy,
         },
-        "labels": {"rows": p.labels.rows, "joined_by": p.labels.by} if p.labels else None,
+        "labels": {"rows": label_rows or 0, "joined_by": p.labels.by} if p.labels else None,
+        "realized_metrics": realized_metric_names(profile.contract),
         "status": "alert" if alerts else "ok",
         "alerts": alerts,
         "windows": windows,
@@ -513,7 +585,13 @@ def score_column(
     return out
 
 
-def _window(profile: ReferenceProfile, state: WindowState, p: Plan, calibrated: bool) -> dict[str, Any]:
+def _window(
+    profile: ReferenceProfile,
+    state: WindowState,
+    p: Plan,
+    calibrated: bool,
+    realized: dict[str, Any] | None,
+) -> dict[str, Any]:
     settings = profile.settings
     columns: dict[str, Any] = {}
     reasons: list[str] = []
@@ -559,7 +637,7 @@ def _window(profile: ReferenceProfile, state: WindowState, p: Plan, calibrated: 
                 f"{'the prediction' if name == PREDICTION else 'the model confidence'} drifted "
                 f"(PSI {scored['psi']:.3f}, {scored['distance_name']} {scored['distance']:.3f})"
             )
-    realized, estimated = _metrics(profile, state, p, calibrated, reasons)
+    realized, estimated = _metrics(profile, state, p, calibrated, reasons, realized)
     enough = state.rows >= settings.min_window_rows
     return {
         "start": _iso(state.start_us),
@@ -579,28 +657,25 @@ def _window(profile: ReferenceProfile, state: WindowState, p: Plan, calibrated: 
 
 
 def _metrics(
-    profile: ReferenceProfile, state: WindowState, p: Plan, calibrated: bool, reasons: list[str]
+    profile: ReferenceProfile,
+    state: WindowState,
+    p: Plan,
+    calibrated: bool,
+    reasons: list[str],
+    realized: dict[str, Any] | None,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    import math
-
     perf, drop = profile.performance, profile.settings.performance_drop
-    realized: dict[str, Any] | None = None
-    if state.labeled:
-        realized = {"labeled_rows": state.labeled}
-        if p.classifier:
-            realized["accuracy"] = state.correct / state.labeled
-            if perf.accuracy is not None and realized["accuracy"] < perf.accuracy - drop:
-                reasons.append(
-                    f"realized accuracy {realized['accuracy']:.3f} is below validation "
-                    f"{perf.accuracy:.3f} - {drop:g}"
-                )
-        else:
-            realized["mae"] = state.abs_error / state.labeled
-            realized["rmse"] = math.sqrt(state.sq_error / state.labeled)
-            if perf.mae is not None and realized["mae"] > perf.mae * (1 + drop):
-                reasons.append(
-                    f"realized MAE {realized['mae']:.4g} is above validation {perf.mae:.4g} × {1 + drop:g}"
-                )
+    primary = realized_metric_names(profile.contract)[:1]
+    if realized is not None and primary and primary[0] in realized:
+        # the task's primary metric (the registry's first default, what tuning optimises) alerts;
+        # the others are reported: on a window's few labels they are too noisy to page anyone
+        name, value = primary[0], realized[primary[0]]
+        baseline = perf.baseline(name)
+        metric = get_metric(name)
+        if baseline is not None and metric.greater_is_better and value < baseline - drop:
+            reasons.append(f"realized {name} {value:.3f} is below validation {baseline:.3f} - {drop:g}")
+        elif baseline is not None and not metric.greater_is_better and value > baseline * (1 + drop):
+            reasons.append(f"realized {name} {value:.4g} is above validation {baseline:.4g} × {1 + drop:g}")
     estimated = None
     if p.classifier and state.confidence_rows:
         estimated = {

@@ -10,11 +10,12 @@ performance estimation needs (the validation split's accuracy and calibration er
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mmp.core.contract import FeatureContract
 from mmp.core.errors import MmpError
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     import pyarrow as pa
+
+    from mmp.core.scoring import Predictions
 
 PROFILE_FILE = "reference_profile.json"
 PROFILE_FORMAT = 1
@@ -64,6 +67,13 @@ class ColumnProfile(BaseModel):
         description="Contract levels (unseen-level check); null when the contract's list is partial.",
     )
 
+    @field_validator("edges")
+    @classmethod
+    def _ascending(cls, edges: list[float] | None) -> list[float] | None:
+        if edges is not None and any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ValueError("bin edges must be strictly ascending")
+        return edges
+
     @property
     def missing_rate(self) -> float:
         return self.missing / self.rows if self.rows else 0.0
@@ -92,10 +102,22 @@ class Performance(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rows: int = 0
+    metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="The task's metrics on the validation split, by their registry names "
+        "(mmp.core.metrics), as realized window metrics are named.",
+    )
     accuracy: float | None = None
     mae: float | None = None
     rmse: float | None = None
     calibration: Calibration | None = None
+
+    def baseline(self, name: str) -> float | None:
+        """The validation value of a metric (profiles written before `metrics` carry three)."""
+        if name in self.metrics:
+            return self.metrics[name]
+        legacy: dict[str, float | None] = {"accuracy": self.accuracy, "mae": self.mae, "rmse": self.rmse}
+        return legacy.get(name)
 
 
 class ReferenceProfile(BaseModel):
@@ -244,19 +266,21 @@ def build_profile(
 def _performance(contract: FeatureContract, validation: tuple[Any, Any, Any] | None) -> Performance:
     import numpy as np
 
+    from mmp.monitoring.realized import score_rows
+
     if validation is None or len(validation[0]) == 0:
         return Performance()
     y_true, y_pred, proba = validation
+    metrics = score_rows(contract, y_true, y_pred, None if proba is None else np.asarray(proba))
     if contract.task == "classification":
         correct = np.asarray([level_text(a) == level_text(b) for a, b in zip(y_true, y_pred, strict=True)])
-        out = Performance(rows=len(correct), accuracy=float(correct.mean()))
+        out = Performance(rows=len(correct), metrics=metrics, accuracy=float(correct.mean()))
         if proba is not None:
             out.calibration = calibration(correct, np.asarray(proba).max(axis=1))
         return out
     if contract.task in ("regression", "timeseries"):
-        err = np.asarray(y_pred, dtype="float64") - np.asarray(y_true, dtype="float64")
         return Performance(
-            rows=len(err), mae=float(np.abs(err).mean()), rmse=float(np.sqrt((err * err).mean()))
+            rows=len(y_true), metrics=metrics, mae=metrics.get("mae"), rmse=metrics.get("rmse")
         )
     return Performance()
 
@@ -299,8 +323,13 @@ def training_profile(
     train: pd.DataFrame,
     validation: pd.DataFrame,
     pipeline: Any,
+    validation_predictions: Predictions | None = None,
 ) -> ReferenceProfile:
-    """The profile `mmp train` writes: training-split inputs and answers, validation-split calibration."""
+    """The profile `mmp train` writes: training-split inputs and answers, validation-split calibration.
+
+    `validation_predictions` are the pipeline's answers on `validation` when the caller already has
+    them (training scores the split for its metrics): the split is then not scored a second time.
+    """
     import numpy as np
 
     from mmp.core.scoring import predict
@@ -313,6 +342,6 @@ def training_profile(
     checked = None
     target = contract.target_column
     if target and len(validation) and contract.task != "clustering":
-        val = predict(pipeline, contract, validation[inputs])
+        val = validation_predictions or predict(pipeline, contract, validation[inputs])
         checked = (validation[target].to_numpy(), np.asarray(val.values), val.probabilities)
     return build_profile(contract, train, settings, "training split", predictions, checked)

@@ -5,19 +5,33 @@ Outputs are atomic (written beside the target, then renamed): a failed run leave
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmp.core.errors import MmpError
 from mmp.core.progress import NullProgress, Progress
-from mmp.monitoring.monitor import ALERT_EXIT_CODE, evaluate, load_labels, plan, summarise
+from mmp.monitoring.monitor import (
+    ALERT_EXIT_CODE,
+    epoch_us,
+    evaluate,
+    join_labels,
+    plan,
+    stream_batches,
+    summarise,
+)
 from mmp.monitoring.profile import PROFILE_FILE, ReferenceProfile
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from mmp.core.data_io import SqlConnection
     from mmp.core.model_store import LoadedModel
     from mmp.core.tracking import TrackingStore
     from mmp.recipe.config import MlflowSettings
@@ -44,6 +58,8 @@ class MonitorJob:
     settings: Monitoring | None = None  # a recipe's monitoring block overrides the profile's
     log: bool = False
     batch_rows: int = 262_144
+    workers: int | None = None  # threads of the local engine (None: one per core)
+    label_memory_rows: int = 2_000_000  # labels held in memory; beyond, joined through disk partitions
 
 
 @dataclass
@@ -59,10 +75,17 @@ class MonitorOutcome:
 
 
 def run_monitor(
-    job: MonitorJob, mlflow_settings: MlflowSettings | None = None, progress: Progress | None = None
+    job: MonitorJob,
+    mlflow_settings: MlflowSettings | None = None,
+    progress: Progress | None = None,
+    sql: SqlConnection | None = None,
 ) -> MonitorOutcome:
-    """Monitor `job.data` against the model's reference; raise `MmpError` on bad input."""
-    from mmp.monitoring.sources import open_dataset
+    """Monitor `job.data` against the model's reference; raise `MmpError` on bad input.
+
+    `sql` gives the database URI for SQL sources (the config's `sql` block: an environment variable).
+    """
+    from mmp.monitoring.realized import LabelJoin, keyed_labels, scratch_folder
+    from mmp.monitoring.sources import describe
 
     progress = progress or NullProgress()
     for target in (job.report_path, job.json_path):
@@ -74,19 +97,53 @@ def run_monitor(
         profile, loaded = reference_for(job, store)
         if job.settings is not None:
             profile = profile.model_copy(update={"settings": job.settings})
-    dataset = open_dataset(job.data, "--data")
-    labels = load_labels(job.labels, profile, job.window) if job.labels else None
+    data = _open_data(job, sql)
+    label_spec, keyed = None, None
+    if job.labels:
+        label_spec, keyed = keyed_labels(_label_tables(job, sql), profile.contract, describe(job.labels))
     the_plan = plan(
-        profile, dataset.schema, job.data, job.window, job.since, job.until, job.time_column, labels
+        profile, data.schema, data.where, job.window, job.since, job.until, job.time_column, label_spec
     )
-    with progress.step("Summarising windows", total=dataset.count_rows()) as advance:
-        if job.engine == "spark":
-            from mmp.monitoring.spark import summarise_spark
+    with contextlib.ExitStack() as scope:
+        join = None
+        if keyed is not None and the_plan.labels is not None:
+            with progress.step("Reading labels"):
+                folder = Path(scope.enter_context(scratch_folder()))
+                join = LabelJoin(
+                    keyed(the_plan.window_us, epoch_us),
+                    the_plan.labels,
+                    profile.contract,
+                    the_plan.probability_columns,
+                    folder,
+                    memory_rows=job.label_memory_rows,
+                    prediction_rows=data.rows,
+                )
+        with progress.step("Summarising windows", total=data.rows) as advance:
+            if job.engine == "spark":
+                from mmp.monitoring.spark import summarise_spark
 
-            states = summarise_spark(job.data, the_plan, job.data, job.spark_master)
-        else:
-            states = summarise(dataset, the_plan, job.data, job.batch_rows, on_rows=advance)
-    document = evaluate(profile, states, the_plan, job.data)
+                if data.dataset is None:
+                    raise MmpError(
+                        "--engine spark reads files; a SQL source is read by the local engine",
+                        "drop --engine spark, or export the table to Parquet",
+                    )
+                states = summarise_spark(job.data, the_plan, data.where, job.spark_master)
+                if join is not None:  # the labels' side runs here, over the few columns it needs
+                    join_labels(data.dataset, the_plan, data.where, join, job.batch_rows)
+            elif data.dataset is not None:
+                states = summarise(
+                    data.dataset, the_plan, data.where, job.batch_rows, advance, job.workers, join
+                )
+            else:
+                assert data.tables is not None
+                states = stream_batches(data.tables, the_plan, data.where, advance, join)
+        realized = None
+        if join is not None:
+            with progress.step("Scoring labelled windows"):
+                realized = join.finish()
+    document = evaluate(
+        profile, states, the_plan, data.where, realized, join.label_rows if join is not None else None
+    )
     if loaded is not None:
         ident = loaded.identity
         document["model"].update({"name": ident.name, "version": ident.version, "run_id": ident.run_id})
@@ -104,6 +161,57 @@ def run_monitor(
         write_atomic(Path(job.report_path), render_html(document))
         outcome.written.append(job.report_path)
     return outcome
+
+
+@dataclass
+class _Data:
+    """The data to monitor: a dataset of files, or a SQL query's stream (and its first table)."""
+
+    where: str
+    schema: pa.Schema
+    dataset: ds.Dataset | None = None
+    tables: Iterator[pa.Table] | None = None
+    rows: int | None = None
+
+
+def _open_data(job: MonitorJob, sql: SqlConnection | None) -> _Data:
+    import itertools
+
+    import pyarrow.dataset as ds
+
+    from mmp.monitoring.sources import describe, is_sql, open_dataset, sql_tables
+
+    where = describe(job.data)
+    if is_sql(job.data):
+        tables = sql_tables(job.data, _sql_uri(sql, "--data"), "--data", job.batch_rows)
+        first = next(tables, None)
+        if first is None:
+            raise MmpError(f"{where}: no rows to monitor", "check the query")
+        return _Data(where, first.schema, tables=itertools.chain([first], tables))
+    dataset = open_dataset(job.data, "--data")
+    rows = dataset.count_rows() if isinstance(dataset.format, ds.ParquetFileFormat) else None
+    return _Data(where, dataset.schema, dataset=dataset, rows=rows)
+
+
+def _label_tables(job: MonitorJob, sql: SqlConnection | None) -> Iterator[pa.Table]:
+    """The labels, streamed: a labels log folder, a labelled file, or a SQL source."""
+    import pyarrow as pa
+
+    from mmp.monitoring.sources import is_sql, open_dataset, sql_tables
+
+    assert job.labels is not None
+    if is_sql(job.labels):
+        return sql_tables(job.labels, _sql_uri(sql, "--labels"), "--labels", job.batch_rows)
+    dataset = open_dataset(job.labels, "--labels")
+    return (pa.Table.from_batches([b]) for b in dataset.to_batches(batch_size=job.batch_rows) if b.num_rows)
+
+
+def _sql_uri(sql: SqlConnection | None, what: str) -> str:
+    if sql is None:
+        raise MmpError(
+            f"{what} is a SQL source, but no database is configured", "set sql.uri_env in the config"
+        )
+    return sql.uri()
 
 
 def reference_for(

@@ -122,11 +122,9 @@ def as_text(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+    if pa.types.is_string(array.type):
         return array
-    if pa.types.is_dictionary(array.type):
-        return pc.cast(array, pa.string())
-    return pc.cast(array, pa.string())
+    return pc.cast(array, pa.string())  # large_string too: one key type joins with another
 
 
 def level_text(value: Any) -> str:
@@ -140,33 +138,45 @@ def level_text(value: Any) -> str:
     return str(value)
 
 
-def count(bins: ColumnBins, array: pa.Array | pa.ChunkedArray) -> ColumnCounts:
-    """Bucket one chunk of a column."""
+def count(bins: ColumnBins, array: pa.Array | pa.ChunkedArray | np.ndarray) -> ColumnCounts:
+    """Bucket one chunk of a column (an Arrow array, or float64 values with NaN for missing)."""
     if bins.kind == "numeric":
         return _count_numeric(bins, array)
     return _count_levels(bins, array)
 
 
-def _count_numeric(bins: ColumnBins, array: pa.Array | pa.ChunkedArray) -> ColumnCounts:
+def _count_numeric(bins: ColumnBins, array: pa.Array | pa.ChunkedArray | np.ndarray) -> ColumnCounts:
     import numpy as np
 
-    values = as_float(array)
-    nan = np.isnan(values)
-    missing = int(nan.sum())
-    finite = values[~nan] if missing else values
+    values = array if isinstance(array, np.ndarray) else as_float(array)
     out = ColumnCounts.empty(bins)
     out.rows = len(values)
-    out.missing = missing
-    if len(finite) == 0:
+    if out.rows == 0:
         return out
-    # bin index = how many edges lie below the value, i.e. bins (e_i-1, e_i]; with ~10 edges a few
-    # vectorised comparisons beat a binary search per value
-    index = np.zeros(len(finite), dtype="uint8" if len(bins.edges) < 255 else "int64")
+    # the sum is the cheapest NaN test: it is finite exactly when every value is (nulls are NaN here)
+    total = float(values.sum())
+    if math.isfinite(total):
+        finite = values
+    else:
+        nan = np.isnan(values)
+        out.missing = int(np.count_nonzero(nan))
+        finite = values[~nan] if out.missing else values
+        if len(finite) == 0:
+            return out
+        total = float(finite.sum())
+    # bins are (e_i-1, e_i] with ascending edges: a bin's count is the difference of how many values
+    # lie above its two edges, so one comparison and one count per edge do it (no index array, no
+    # bincount; both would hold the GIL or cost passes over the data)
+    above = np.empty(len(finite), dtype=bool)
+    over = [len(finite)]
     for edge in bins.edges:
-        index += finite > edge
-    out.counts = np.bincount(index, minlength=bins.size).tolist()
-    out.total = float(finite.sum())
-    out.total_sq = float(np.dot(finite, finite))
+        np.greater(finite, edge, out=above)
+        over.append(int(np.count_nonzero(above)))
+    over.append(0)
+    out.counts = [a - b for a, b in itertools.pairwise(over)]
+    out.total = total
+    # not np.dot: BLAS would spin up its threads for a dot product (slow on a busy machine)
+    out.total_sq = float(np.square(finite).sum())
     out.low = float(finite.min())
     out.high = float(finite.max())
     if bins.low is not None and bins.high is not None and (out.low < bins.low or out.high > bins.high):
@@ -174,24 +184,80 @@ def _count_numeric(bins: ColumnBins, array: pa.Array | pa.ChunkedArray) -> Colum
     return out
 
 
-def _count_levels(bins: ColumnBins, array: pa.Array | pa.ChunkedArray) -> ColumnCounts:
+def level_tallies(array: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """(distinct values as text, their counts) of a column, nulls left out.
+
+    Dictionary arrays (how Parquet stores text) are counted on their indices and only the
+    dictionary is cast to text; other arrays are counted in their own type, then the few distinct
+    values are cast. Either way no per-row string is built.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if array.null_count and (pa.types.is_dictionary(array.type) or pa.types.is_integer(array.type)):
+        array = array.drop_null()  # nulls are counted as missing by the caller
+    if pa.types.is_dictionary(array.type):
+        # counted on the indices, then only the dictionary is cast to text
+        values = as_text(array.dictionary)
+        counts = np.bincount(array.indices.to_numpy(zero_copy_only=False), minlength=len(values))
+    elif pa.types.is_integer(array.type) and array.type != pa.uint64() and len(array):
+        # small-range integers (class labels): a bincount, no hash table
+        numbers = array.to_numpy(zero_copy_only=False).astype("int64", copy=False)
+        low, high = int(numbers.min()), int(numbers.max())
+        if high - low < 1 << 16:
+            tally = np.bincount(numbers - low if low else numbers)
+            used = np.flatnonzero(tally)
+            return as_text(pa.array(used + low, type=array.type)), tally[used]
+        return _hashed_tallies(array)
+    else:
+        return _hashed_tallies(array)
+    if values.null_count:
+        counts = np.where(np.asarray(values.is_valid().to_numpy(zero_copy_only=False)), counts, 0)
+    return values, counts
+
+
+def _hashed_tallies(array: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    import numpy as np
     import pyarrow.compute as pc
 
+    tallies = pc.value_counts(array)
+    values = as_text(tallies.field("values"))
+    counts = np.asarray(tallies.field("counts").to_numpy(zero_copy_only=False), dtype="int64")
+    if values.null_count:
+        counts = np.where(np.asarray(values.is_valid().to_numpy(zero_copy_only=False)), counts, 0)
+    return values, counts
+
+
+def _count_levels(bins: ColumnBins, array: pa.Array | pa.ChunkedArray | np.ndarray) -> ColumnCounts:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(array, np.ndarray):
+        array = pa.array(array, from_pandas=True)
     out = ColumnCounts.empty(bins)
     out.rows = len(array)
     out.missing = array.null_count
-    position = {level: i for i, level in enumerate(bins.levels)}
+    values, counts = level_tallies(array)
+    if len(values) == 0:
+        return out
     other = len(bins.levels)
-    tallies = pc.value_counts(as_text(array))
-    for level, n in zip(
-        tallies.field("values").to_pylist(), tallies.field("counts").to_pylist(), strict=True
-    ):
-        if level is None:
-            continue
-        out.counts[position.get(level, other)] += n
-        if bins.known is not None and level not in bins.known:
-            out.outside += n
-            if level in out.unseen or len(out.unseen) < 20:
+    position = pc.index_in(values, value_set=pa.array(bins.levels, pa.string())).fill_null(other)
+    out.counts = (
+        np.bincount(position.to_numpy(), weights=counts, minlength=bins.size).astype("int64").tolist()
+    )
+    if bins.known is not None:
+        unseen = np.asarray(
+            pc.invert(pc.is_in(values, value_set=pa.array(sorted(bins.known), pa.string())))
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False)
+        ) & (counts > 0)
+        if unseen.any():
+            out.outside = int(counts[unseen].sum())
+            first = np.flatnonzero(unseen)[:20]
+            for level, n in zip(values.take(first).to_pylist(), counts[first].tolist(), strict=True):
                 out.unseen[level] = out.unseen.get(level, 0) + n
     return out
 

@@ -1,19 +1,26 @@
-"""Open what `mmp monitor` reads as Arrow datasets: a prediction log folder, files, or a glob.
+"""Open what `mmp monitor` reads: a prediction log folder, files or a glob (Arrow datasets), or SQL.
 
-Everything streams in record batches (bounded memory). A log folder written by the server is
-hive-partitioned (`date=.../model_version=...`), which `pyarrow.dataset` reads as columns. Remote
-folders (s3://, gs://, ...) go through pyarrow's filesystems, like the batch readers.
+Everything streams in record batches (bounded memory). SQL sources (`sql://TABLE`, a `.sql` file
+or an inline query) are read through `mmp.core.sql`, the one SQL reader, as batch-inference does.
+A log folder written by the server is hive-partitioned (`date=.../model_version=...`), which
+`pyarrow.dataset` reads as columns. Remote folders (s3://, gs://, ...) go through pyarrow's
+filesystems, like the batch readers.
 """
 
 from __future__ import annotations
 
 import glob
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mmp.core.data_io import is_sql_source, read_query_text
 from mmp.core.errors import MmpError, first_line
+from mmp.core.redact import mask
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv"}
@@ -80,3 +87,36 @@ def _dataset(files: list[str], fmt: str, what: str, source: str, root: str | Non
         return ds.dataset(files, format=file_format, partitioning=partitioning, partition_base_dir=root)
     except (OSError, ValueError) as exc:
         raise MmpError(f"{what}: cannot read {source}: {first_line(exc)}", "check the files") from None
+
+
+SQL_TABLE = "sql://"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def is_sql(source: str) -> bool:
+    """A SQL source: `sql://TABLE`, a `.sql` file or an inline SELECT/WITH query."""
+    return source.startswith(SQL_TABLE) or is_sql_source(source)
+
+
+def sql_tables(source: str, uri: str, what: str, chunk_rows: int) -> Iterator[pa.Table]:
+    """Stream a SQL source (`sql://TABLE`, a `.sql` file or a query) in tables of `chunk_rows` rows."""
+    from mmp.core.sql import stream_query
+
+    if source.startswith(SQL_TABLE):
+        table = source[len(SQL_TABLE) :]
+        if not _IDENTIFIER.match(table):
+            raise MmpError(
+                f"{what}: '{mask(table)}' is not a table name", "use sql://TABLE or sql://SCHEMA.TABLE"
+            )
+        query = f"SELECT * FROM {table}"
+    else:
+        query = read_query_text(source)
+    return stream_query(uri, query, chunk_rows, f"{what} {describe(source)}")
+
+
+def describe(source: str) -> str:
+    """How a source is named in messages: a path or table as given, an inline query by its kind
+    (the text may be long), and never a password."""
+    if is_sql_source(source) and not source.lower().endswith(".sql"):
+        return "(inline SQL query)"
+    return mask(source)

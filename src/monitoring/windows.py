@@ -1,4 +1,8 @@
-"""Per-window accumulators: mergeable counts for every monitored column, the prediction, and labels."""
+"""Per-window accumulators: mergeable counts for every monitored column and the prediction.
+
+Realized metrics are not kept here: they need every labelled row of a window at once
+(`mmp.monitoring.realized`).
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,6 @@ class WindowState:
     prediction: dict[str, ColumnCounts] = field(default_factory=dict)
     confidence_sum: float = 0.0  # sum of the predicted class's probability (estimated accuracy)
     confidence_rows: int = 0
-    labeled: int = 0
-    correct: int = 0  # classifiers
-    abs_error: float = 0.0  # regressors
-    sq_error: float = 0.0
 
     @classmethod
     def empty(
@@ -40,10 +40,6 @@ class WindowState:
                 group[name].merge(counts)
         self.confidence_sum += other.confidence_sum
         self.confidence_rows += other.confidence_rows
-        self.labeled += other.labeled
-        self.correct += other.correct
-        self.abs_error += other.abs_error
-        self.sq_error += other.sq_error
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,8 +49,4 @@ class WindowState:
             "prediction": {n: c.to_dict() for n, c in self.prediction.items()},
             "confidence_sum": self.confidence_sum,
             "confidence_rows": self.confidence_rows,
-            "labeled": self.labeled,
-            "correct": self.correct,
-            "abs_error": self.abs_error,
-            "sq_error": self.sq_error,
         }

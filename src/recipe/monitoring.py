@@ -87,8 +87,11 @@ class Monitoring(StrictModel):
     performance_drop: float = Field(
         default=0.05,
         gt=0,
-        description="Alert when realized or estimated accuracy (classifiers) falls this much below its "
-        "validation value, or realized MAE (regressors) rises this much relative to validation (0.05 = 5%).",
+        description="Alert when the task's primary metric (the first of its default metrics in the "
+        "metric registry: accuracy for classifiers, RMSE for regressors), realized on labels, falls this "
+        "much below its validation value (metrics where higher is better) or rises this much relative "
+        "to it (0.05 = 5%, where lower is better); or when estimated accuracy falls this much below its "
+        "validation value.",
     )
     calibration_tolerance: float = Field(
         default=0.05,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmp.status.collector import Collector
 from mmp.status.config import StatusConfig
-from mmp.status.page import render
+from mmp.status.page import render, render_tiles
 from mmp.status.store import Store
 from mmp.status.views import UnknownModel, Views, envelope, iso
 
@@ -50,6 +50,22 @@ def create_app(
     store = store or Store(config.database_url())
     collector = Collector(config, store, clock)
     views = Views(config, store)
+
+    def tiles_html(now: float) -> str:
+        """The page's tiles and charts, rendered once per collection."""
+
+        def tiles() -> str:
+            reloads = _reload_marks(store, now)
+            return render_tiles(config, views.current(now), views.charts(now), reloads, now)
+
+        return views.cached(("tiles",), tiles)
+
+    def warm() -> None:  # after each collection: the page and the default history are ready
+        now = clock()
+        views.warm(now)
+        tiles_html(now)
+
+    collector.after_collect.append(warm)
     max_hours = config.retention_hours
 
     @asynccontextmanager
@@ -102,7 +118,9 @@ def create_app(
         model_name: str | None = Query(None, description="One model; all when omitted."),
         step_s: float | None = Query(None, gt=0, description="Point spacing; default keeps <= 288 points."),
     ) -> Any:
-        return _json(envelope(views.history(hours, model_name, clock(), step_s), last()))
+        from fastapi import Response
+
+        return Response(views.history_body(hours, model_name, clock(), step_s), media_type="application/json")
 
     @app.get("/api/timeline")
     def timeline(hours: float = hours_q, model_name: str | None = Query(None)) -> Any:
@@ -132,26 +150,10 @@ def create_app(
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
         now = clock()
-        tiles = views.current(now)
-        charts = views.cached(("charts",), lambda: _charts(store, now, views.step_for(24)))
-        reloads = views.cached(("reloads",), lambda: _reload_marks(store, now))
-        return render(config, tiles, charts, reloads, views.alerts(24, now), now, iso(last()))
+        # alerts are read on every visit: they are claimed just after a collection's rows are stored
+        return render(config, tiles_html(now), views.alerts(24, now), now, iso(last()))
 
     return app
-
-
-def _charts(store: Store, now: float, step: float) -> dict[str, list[dict[str, Any]]]:
-    """24 h chart points per model, versions merged (the worst of them in each step)."""
-    points: dict[str, dict[float, dict[str, Any]]] = {}
-    for p in store.history(now - 86400, step, None):
-        slot = points.setdefault(p.target, {}).setdefault(
-            p.ts, {"ts": p.ts, "p50_ms": None, "p95_ms": None, "p99_ms": None}
-        )
-        for key in ("p50_ms", "p95_ms", "p99_ms"):
-            value = getattr(p, key)
-            if value is not None and (slot[key] is None or value > slot[key]):
-                slot[key] = value
-    return {name: sorted(by_ts.values(), key=lambda d: d["ts"]) for name, by_ts in points.items()}
 
 
 def _reload_marks(store: Store, now: float) -> dict[str, list[float]]:

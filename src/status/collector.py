@@ -45,6 +45,8 @@ class Collector:
         self.notifier = Notifier(config.alerts)
         self.last_tick: float | None = None
         self._last_prune = 0.0
+        # run (in a thread) after each collection of the loop, e.g. to have the page's answers ready
+        self.after_collect: list[Callable[[], object]] = []
 
     def next_tick(self, now: float) -> float:
         step = self.config.interval_s
@@ -60,6 +62,8 @@ class Collector:
                 await asyncio.sleep(max(0.0, tick - self.clock()))
                 try:
                     await self.collect(client, tick)
+                    for hook in self.after_collect:
+                        await asyncio.to_thread(hook)
                 except Exception:  # a database hiccup must not end the loop
                     logger.exception("status collection at %.0f failed", tick)
 

@@ -88,8 +88,11 @@ def load_buckets(text: str) -> tuple[tuple[float, ...], list[float]]:
     return tuple(math.inf if e is None else float(e) for e in edges), [float(c) for c in counts]
 
 
-@dataclass(frozen=True)
+@dataclass
 class HistoryPoint:
+    """One chart step of one model version: percentiles are the worst interval's (a spike stays
+    visible), counts and spans are summed; `ts` is the step's newest interval."""
+
     target: str
     model_version: str
     ts: float
@@ -218,44 +221,17 @@ class Store:
                     found[target] = (first, current)
         return found
 
-    def history(self, since: float, step_s: float, target: str | None) -> list[HistoryPoint]:
-        """Intervals grouped into steps of `step_s` seconds. Within a step the percentiles are the
-        worst interval's (a spike stays visible); counts are summed."""
-        bucket = sa.cast(sa.func.floor(samples.c.ts / step_s), sa.BigInteger).label("step")
-        query = (
-            sa.select(
-                samples.c.target,
-                samples.c.model_version,
-                bucket,
-                sa.func.max(samples.c.ts).label("ts"),
-                sa.func.sum(samples.c.requests).label("requests"),
-                sa.func.sum(samples.c.errors).label("errors"),
-                sa.func.max(samples.c.p50_ms).label("p50_ms"),
-                sa.func.max(samples.c.p95_ms).label("p95_ms"),
-                sa.func.max(samples.c.p99_ms).label("p99_ms"),
-                sa.func.sum(samples.c.interval_s).label("span_s"),
-            )
-            .where(samples.c.ts >= since)
-            .group_by(samples.c.target, samples.c.model_version, bucket)
-            .order_by(samples.c.target, bucket)
-        )
-        if target is not None:
-            query = query.where(samples.c.target == target)
+    def interval_rows(self, since: float) -> list[Any]:
+        """Every stored interval since `since`, only the columns a history needs (no buckets).
+
+        Read through the `ts` index and grouped by the caller: a GROUP BY here made SQLite scan the
+        whole table in unique-key order even when only the newest rows were asked for."""
+        c = samples.c
+        query = sa.select(
+            c.target, c.model_version, c.ts, c.requests, c.errors, c.p50_ms, c.p95_ms, c.p99_ms, c.interval_s
+        ).where(c.ts >= since)
         with self.engine.connect() as conn:
-            return [
-                HistoryPoint(
-                    r.target,
-                    r.model_version,
-                    r.ts,
-                    r.requests,
-                    r.errors,
-                    r.p50_ms,
-                    r.p95_ms,
-                    r.p99_ms,
-                    r.span_s,
-                )
-                for r in conn.execute(query)
-            ]
+            return list(conn.execute(query))
 
     def timeline(self, since: float, target: str | None, versions_only: bool = False) -> list[dict[str, Any]]:
         """Changes only: a target going down or up, or serving another version (a reload)."""

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from mmp.status.config import StatusConfig
 from mmp.status.intervals import merge, percentile_ms
+from mmp.status.rollup import Rollup, iso_time, point_json
 from mmp.status.store import Store, load_buckets
 
 T = TypeVar("T")
 MAX_POINTS = 288  # a 24 h chart at 5-minute steps
+MAX_ROLLUPS = 8  # distinct (hours, step) history queries kept current
 
 
 class UnknownModel(LookupError):
@@ -21,7 +24,7 @@ class UnknownModel(LookupError):
 
 
 def iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    return None if ts is None else iso_time(ts)
 
 
 def envelope(data: list[dict[str, Any]], last_tick: float | None) -> dict[str, Any]:
@@ -31,23 +34,47 @@ def envelope(data: list[dict[str, Any]], last_tick: float | None) -> dict[str, A
 @dataclass
 class Views:
     """Answers are cached until the next collection: the data only changes once per tick, while a
-    page refreshing in many browsers asks for the same 24 h history again and again."""
+    page refreshing in many browsers asks for the same 24 h history again and again. Histories are
+    rollups brought up to date after each collection (see `mmp.status.rollup`), so even the first
+    answer after a collection reads only the newest rows."""
 
     config: StatusConfig
     store: Store
     _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     _cached_tick: float | None = None
+    _rollups: OrderedDict[tuple[float, float], Rollup] = field(default_factory=OrderedDict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def clear(self) -> None:
-        self._cache.clear()
+        """Forget everything cached, rollups included (the next answers are computed from scratch)."""
+        with self._lock:
+            self._cache.clear()
+            self._rollups.clear()
 
     def cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         tick = self.store.last_tick()
-        if tick != self._cached_tick or len(self._cache) > 256:
-            self._cache, self._cached_tick = {}, tick
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return cast(T, self._cache[key])
+        with self._lock:  # handlers run in a thread pool; one computes, the others wait for it
+            if tick != self._cached_tick or len(self._cache) > 256:
+                self._cache, self._cached_tick = {}, tick
+            if key not in self._cache:
+                self._cache[key] = compute()
+            return cast(T, self._cache[key])
+
+    def rollup(self, hours: float, step: float, now: float) -> Rollup:
+        """The rollup for this query, refreshed; called under the lock (from `cached`)."""
+        key = (hours, step)
+        rollup = self._rollups.pop(key, None)
+        if rollup is None:
+            late = 2 * self.config.interval_s + self.config.scrape_timeout_s
+            rollup = Rollup(hours, step, late)
+        self._rollups[key] = rollup
+        while len(self._rollups) > MAX_ROLLUPS:
+            self._rollups.popitem(last=False)
+        rollup.refresh(self.store, now)
+        return rollup
+
+    def _refreshed(self, hours: float, step: float, now: float) -> Rollup:
+        return self.cached(("rollup", hours, step), lambda: self.rollup(hours, step, now))
 
     def names(self) -> list[str]:
         return [t.name for t in self.config.targets]
@@ -106,27 +133,38 @@ class Views:
     def history(
         self, hours: float, name: str | None, now: float, step_s: float | None
     ) -> list[dict[str, Any]]:
+        """Points per model and version, `step_s` apart (default: at most MAX_POINTS per model)."""
         self.check_name(name)
         step = step_s or self.step_for(hours)
-        return self.cached(("history", hours, name, step), lambda: self._history(hours, name, now, step))
+        return [point_json(p, step) for p in self._refreshed(hours, step, now).points(name)]
 
-    def _history(self, hours: float, name: str | None, now: float, step: float) -> list[dict[str, Any]]:
-        points = self.store.history(now - hours * 3600, step, name)
-        return [
-            {
-                "model_name": p.target,
-                "model_version": p.model_version,
-                "timestamp": iso(p.ts),
-                "p50_ms": p.p50_ms,
-                "p95_ms": p.p95_ms,
-                "p99_ms": p.p99_ms,
-                "requests": p.requests,
-                "request_rate": round(p.requests / p.span_s, 3) if p.span_s else 0.0,
-                "error_rate": round(p.errors / p.requests, 4) if p.requests else None,
-                "step_s": step,
-            }
-            for p in points
-        ]
+    def history_body(self, hours: float, name: str | None, now: float, step_s: float | None) -> bytes:
+        """`history` as the API's whole JSON answer, built once per collection."""
+        self.check_name(name)
+        step = step_s or self.step_for(hours)
+        rollup = self._refreshed(hours, step, now)
+        return self.cached(("history", hours, name, step), lambda: rollup.body(name, iso(self._cached_tick)))
+
+    def warm(self, now: float) -> None:
+        """Compute what the page and its default history ask for, so no visitor waits for it."""
+        self.history_body(24, None, now, None)
+        self.charts(now)
+
+    def charts(self, now: float) -> dict[str, list[dict[str, Any]]]:
+        """24 h chart points per model, versions merged (the worst of them in each step)."""
+        return self.cached(("charts",), lambda: self._charts(now))
+
+    def _charts(self, now: float) -> dict[str, list[dict[str, Any]]]:
+        points: dict[str, dict[float, dict[str, Any]]] = {}
+        for p in self._refreshed(24, self.step_for(24), now).points(None):
+            slot = points.setdefault(p.target, {}).setdefault(
+                p.ts, {"ts": p.ts, "p50_ms": None, "p95_ms": None, "p99_ms": None}
+            )
+            for key in ("p50_ms", "p95_ms", "p99_ms"):
+                value = getattr(p, key)
+                if value is not None and (slot[key] is None or value > slot[key]):
+                    slot[key] = value
+        return {name: sorted(by_ts.values(), key=lambda d: d["ts"]) for name, by_ts in points.items()}
 
     def timeline(self, hours: float, name: str | None, now: float) -> list[dict[str, Any]]:
         self.check_name(name)

@@ -9,7 +9,6 @@ import pytest
 
 from mmp.core.errors import MmpError
 from tests.lifecycle.conftest import Lab
-from tests.pipelines.batch.test_sql import postgres_url  # noqa: F401 - the private PostgreSQL cluster fixture
 
 
 def _story(lab: Lab, config: Any, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,7 +44,7 @@ def test_postgresql_mirror(
     lab: Lab,
     config: Any,
     monkeypatch: pytest.MonkeyPatch,
-    postgres_url: str,  # noqa: F811
+    postgres_url: str,
 ) -> None:
     _story(lab, config, postgres_url, monkeypatch)
 

@@ -6,7 +6,9 @@ labels drawn from it make realized accuracy a known quantity.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,3 +109,19 @@ def stream(
         part["request_id"] = [f"r{day}-{i}" for i in range(per_day)]
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
+
+
+def assert_same_document(local: Any, other: Any, where: str = "") -> None:
+    """Equal documents, floats within 1e-9 (partial sums added in another order differ in the last bits)."""
+    if isinstance(local, float) and isinstance(other, float):
+        assert math.isclose(local, other, rel_tol=1e-9, abs_tol=1e-9), where
+    elif isinstance(local, dict):
+        assert isinstance(other, dict) and local.keys() == other.keys(), where
+        for key in local:
+            assert_same_document(local[key], other[key], f"{where}.{key}")
+    elif isinstance(local, list):
+        assert isinstance(other, list) and len(local) == len(other), where
+        for i, (a, b) in enumerate(zip(local, other, strict=True)):
+            assert_same_document(a, b, f"{where}[{i}]")
+    else:
+        assert local == other, where

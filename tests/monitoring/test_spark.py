@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import warnings
@@ -16,6 +15,7 @@ import pytest
 from mmp.core.errors import MmpError
 from mmp.monitoring.profile import ReferenceProfile
 from mmp.monitoring.run import MonitorJob, run_monitor
+from tests.monitoring import synthetic
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -39,22 +39,6 @@ def spark() -> Iterator[Any]:
     session.conf.set("spark.sql.files.openCostInBytes", "0")
     yield session
     session.stop()
-
-
-def _same(local: Any, remote: Any, where: str = "") -> None:
-    """Equal documents, floats within 1e-9 (Spark adds partial sums in another order)."""
-    if isinstance(local, float) and isinstance(remote, float):
-        assert math.isclose(local, remote, rel_tol=1e-9, abs_tol=1e-9), where
-    elif isinstance(local, dict):
-        assert isinstance(remote, dict) and local.keys() == remote.keys(), where
-        for key in local:
-            _same(local[key], remote[key], f"{where}.{key}")
-    elif isinstance(local, list):
-        assert isinstance(remote, list) and len(local) == len(remote), where
-        for i, (a, b) in enumerate(zip(local, remote, strict=True)):
-            _same(a, b, f"{where}[{i}]")
-    else:
-        assert local == remote, where
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
@@ -87,7 +71,7 @@ def test_spark_scores_equal_the_local_engine(
     local, remote = run("local"), run("spark")
     assert local["status"] == "alert" and len(local["windows"]) == 30
     assert local["windows"][0]["realized"]["labeled_rows"] > 300
-    _same(local, remote)
+    synthetic.assert_same_document(local, remote)
     assert spark.getActiveSession() is not None  # the caller's session is left running
 
 

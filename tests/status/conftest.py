@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mmp.status.collector import Collector
-from tests.pipelines.batch.test_sql import postgres_url  # noqa: F401 - a private PostgreSQL server
+from tests.conftest import DATA, RECIPES
 from tests.status.fakes import FakeTarget, WebhookReceiver
 
 
@@ -42,6 +42,32 @@ def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookReceiver]:
     monkeypatch.setenv("MMP_STATUS_WEBHOOK_URL", f"{receiver.url}/hook/secret-token")
     yield receiver
     receiver.close()
+
+
+@pytest.fixture(scope="session")
+def troubled_model(session_store: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`models:/status_troubled/1`: a real model trained by mmp whose `predict` sleeps or fails when
+    its server's environment says so (see tests/status/troubled_model.py)."""
+    import cloudpickle
+    import yaml
+
+    import tests.status.troubled_model as troubled
+    from mmp.pipelines.train import train
+    from mmp.recipe.loader import load_config, load_recipe
+
+    recipe = yaml.safe_load((RECIPES / "diabetes.yaml").read_text(encoding="utf-8"))
+    recipe["name"] = "status_troubled"
+    recipe["model"] = {"class_path": "tests.status.troubled_model.TroubledRegressor", "hyperparameters": {}}
+    recipe["evaluation"] = {"metrics": ["rmse"]}
+    path = tmp_path_factory.mktemp("troubled-recipe") / "troubled.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    cloudpickle.register_pickle_by_value(troubled)
+    try:
+        data = str(DATA / "diabetes.csv")
+        result = train(load_recipe(path), load_config(session_store[1]), data, register_as="status_troubled")
+    finally:
+        cloudpickle.unregister_pickle_by_value(troubled)
+    return f"models:/status_troubled/{result.registered_version}"
 
 
 @pytest.fixture

@@ -320,25 +320,14 @@ def _sql_stream(spec: SqlInput, wanted: list[str], chunk_rows: int) -> Stream:
 def _sql_chunks(result: Any, keys: list[str], wanted: list[str], chunk_rows: int) -> Iterator[pa.Table]:
     import sqlalchemy as sa
 
+    from mmp.core.sql import rows_to_table
+
     positions = [keys.index(name) for name in wanted]
     try:
         for rows in result.partitions(chunk_rows):
-            yield _rows_to_table(rows, positions, wanted)
+            yield rows_to_table(rows, wanted, positions)
     except sa.exc.SQLAlchemyError as exc:
         raise _sql_error(exc) from None
-
-
-def _rows_to_table(rows: list[Any], positions: list[int], names: list[str]) -> pa.Table:
-    import pyarrow as pa
-
-    arrays = []
-    for position in positions:
-        values = [row[position] for row in rows]
-        try:
-            arrays.append(pa.array(values))
-        except (pa.ArrowException, TypeError, ValueError):  # mixed types (SQLite has no column types)
-            arrays.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
-    return pa.table(arrays, names=names)
 
 
 def _sql_error(exc: Exception) -> MmpError:

@@ -1,13 +1,8 @@
-"""SQL in and out against real databases: SQLite always, PostgreSQL when a server can be started."""
+"""SQL in and out against real databases: SQLite always, PostgreSQL when a server can be started
+(`postgres_url`, tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -139,57 +134,6 @@ def test_sql_errors_are_one_line_without_the_password(
     assert "s3cret" not in str(err.value)
     with pytest.raises(MmpError, match="invalid table name"):
         batch.run("diabetes", batch.trained["diabetes"].data_path, "sql://scores; drop table x")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _postgres_bin() -> Path | None:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "initdb").is_file() and (candidate / "pg_ctl").is_file():
-            return candidate
-    found = shutil.which("pg_ctl")
-    return Path(found).resolve().parent if found else None
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A private PostgreSQL cluster in a temp folder, on a free loopback port, for this module."""
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg is not installed (dev group)")
-    bindir = _postgres_bin()
-    if bindir is None:
-        pytest.skip(
-            "PostgreSQL server binaries not found (.ci/run installs them: apt-get install postgresql)"
-        )
-    # Not under pytest's temp root: that is private to root, and the server runs as postgres.
-    folder = Path(tempfile.mkdtemp(prefix="mmp-postgres-"))
-    data, port = folder / "data", _free_port()
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root: use the postgres account
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser: cannot start PostgreSQL as another user")
-        shutil.chown(folder, user="postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    run = {"check": True, "capture_output": True, "timeout": 120}
-    try:
-        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "mmp"], **run)
-        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = folder / "server.log"
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log),
-                        "-w", "start"], **run)  # fmt: skip
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        detail = (getattr(exc, "stderr", b"") or b"").decode(errors="replace").strip().splitlines()[-1:]
-        shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip(f"could not start a private PostgreSQL server: {exc} {detail}")
-    try:
-        yield f"postgresql+psycopg://mmp@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60, check=False)  # fmt: skip
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow
