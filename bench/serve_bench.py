@@ -11,7 +11,7 @@ repetitions:
 - time from process start to the first `/ready` 200 (each server started `--rounds` times, after
   one untimed start that fills the bytecode caches);
 - p50/p99 latency and throughput of one-record requests at 1, 8 and 32 concurrent clients (a
-  separate load process: asyncio streams speaking HTTP/1.1, one keep-alive connection per client,
+  separate load process: a bare asyncio protocol speaking HTTP/1.1, one keep-alive connection per client,
   closed loop; lean so that it takes little of the cores the servers share with it);
 - the same at 1 and 32 clients with the prediction log on (`serving.prediction_log`, Parquet);
 - p50 of one request of 1000 records (`/predict/batch`; `/invocations` for MLflow).
@@ -53,55 +53,59 @@ PORT = "{port}"  # placeholder in server commands, replaced by a free port at ea
 # ---------------------------------------------------------------- load process
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection that sends a prepared request and reads the response.
+class _Client(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection in a closed loop: send the prepared request, read the
+    whole response, note the latency, send again, until the deadline.
 
-    Written on asyncio streams rather than with an HTTP client library: the load generator runs on
-    the same cores as the servers, so every microsecond it spends per request is taken from them;
-    httpx costs several times more per request than this, which capped what two workers could show.
-    """
+    Written as a bare asyncio protocol (callbacks, no coroutine or HTTP library per request): the
+    load generator runs on the same cores as the servers, so every microsecond it spends per
+    request is taken from them. httpx cost several times more per request, which capped what two
+    workers could show."""
 
-    def __init__(self, host: str, port: int, request: bytes) -> None:
-        self.host, self.port, self.request = host, port, request
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+    def __init__(self, request: bytes, deadline: float, latencies: list[float], done: asyncio.Future[int]):
+        self.request, self.deadline, self.latencies, self.done = request, deadline, latencies, done
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.started = 0.0
+        self.errors = 0
 
-    async def post(self) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(self.request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length, chunked, close = None, False, False
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
-            elif name == b"connection" and b"close" in value.lower():
-                close = True
-        if chunked:
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-        elif length is not None:
-            await self.reader.readexactly(length)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        if time.perf_counter() >= self.deadline or len(self.latencies) >= MAX_REQUESTS_PER_LEVEL:
+            self.transport.close()
+            return
+        self.started = time.perf_counter()
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end].lower()
+        marker = head.find(b"\r\ncontent-length:")
+        if marker >= 0:
+            value_end = head.find(b"\r\n", marker + 2)
+            length = int(head[marker + 17 : value_end if value_end >= 0 else None])
+            if len(self.buffer) < end + 4 + length:
+                return
+        elif not self.buffer.endswith(b"0\r\n\r\n"):  # chunked: wait for the last chunk
+            return
+        if self.buffer[9:12] == b"200":
+            self.latencies.append(time.perf_counter() - self.started)
         else:
-            await self.reader.read()
-            close = True
-        if close:
-            self.close()
-        return status
+            self.errors += 1
+        self.buffer = b""
+        self._send()
 
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(self.errors + (1 if self.buffer else 0))
 
 
 def _request(url: str, body: bytes) -> tuple[str, int, bytes]:
@@ -117,30 +121,23 @@ def _request(url: str, body: bytes) -> tuple[str, int, bytes]:
 
 async def _drive(url: str, body: bytes, clients: int, duration_s: float) -> dict[str, Any]:
     host, port, request = _request(url, body)
+    loop = asyncio.get_running_loop()
     latencies: list[float] = []
     errors = 0
-    deadline = time.perf_counter() + duration_s
-
-    async def client() -> None:
-        nonlocal errors
-        connection = _Connection(host, port, request)
-        try:
-            while time.perf_counter() < deadline and len(latencies) < MAX_REQUESTS_PER_LEVEL:
-                started = time.perf_counter()
-                try:
-                    ok = await asyncio.wait_for(connection.post(), 30) == 200
-                except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
-                    connection.close()
-                    ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    errors += 1
-        finally:
-            connection.close()
-
     started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
+    deadline = started + duration_s
+    finished: list[asyncio.Future[int]] = []
+    for _ in range(clients):
+        done: asyncio.Future[int] = loop.create_future()
+        try:
+            await loop.create_connection(lambda d=done: _Client(request, deadline, latencies, d), host, port)
+        except OSError:
+            errors += 1
+            continue
+        finished.append(done)
+    if finished:
+        await asyncio.wait_for(asyncio.gather(*finished), duration_s + 60)
+    errors += sum(f.result() for f in finished)
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {
