@@ -579,6 +579,11 @@ def frame_from_columns(
     rules: list[ColumnRule] | tuple[ColumnRule, ...], columns: dict[str, list[Any]]
 ) -> pd.DataFrame:
     """The model's input frame from columns of converted values (`convert` or `convert_column`)."""
+    if rules and all(rule.model_dtype == "float64" for rule in rules):
+        # All numbers (the common case): one float block, built in one call, which is also what the
+        # pipeline's first array conversion wants; the same values and dtypes as column by column.
+        block = np.array([columns[rule.name] for rule in rules], dtype=np.float64).T
+        return pd.DataFrame(block, columns=pd.Index([rule.name for rule in rules], dtype=object), copy=False)
     frame = {}
     for rule in rules:
         values = columns[rule.name]
