@@ -68,6 +68,13 @@ def records_frame(contract: FeatureContract, rows: list[dict[str, Any]]) -> pd.D
     return frame_from_records(input_rules(contract), rows)
 
 
+def columns_frame(contract: FeatureContract, columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """The model's input frame from columns of converted values (`conformance.convert_column`)."""
+    from mmp.core.conformance import frame_from_columns
+
+    return frame_from_columns(input_rules(contract), columns)
+
+
 def model_input(contract: FeatureContract, frame: pd.DataFrame) -> pd.DataFrame:
     """The pipeline's input columns in training order and dtypes, from values of any dtype.
 

@@ -148,6 +148,7 @@ def evaluate(
 ) -> EvaluationRun:
     """Score every model of `job` on the same rows and compute each metric with its interval."""
     from mmp.core.model_store import load_model
+    from mmp.pipelines.batch.checks import MissingColumnsError
 
     progress = progress or NullProgress()
     started = time.perf_counter()
@@ -177,7 +178,13 @@ def evaluate(
                 "choose other --metric values",
             )
     pass_ = _Pass(job, config, loaded, task, metrics, needs_proba)
-    pass_.run(progress)
+    try:
+        pass_.run(progress)
+    except MissingColumnsError as exc:  # the label is not a model input: say so, not "a feature"
+        if pass_.target not in exc.missing:
+            raise
+        hint = f"evaluation needs labelled rows: the model's target column '{pass_.target}' too"
+        raise MmpError(exc.message, hint) from None
     return pass_.result(time.perf_counter() - started)
 
 
