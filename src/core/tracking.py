@@ -67,10 +67,13 @@ class TrackingStore:
         quiet_libraries()
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
 
-    def experiment_id(self, name: str, artifact_location: str | None = None) -> str:
-        """The id of experiment `name`, created on first use."""
+    def experiment_id(
+        self, name: str, artifact_location: str | None = None, client: MlflowClient | None = None
+    ) -> str:
+        """The id of experiment `name`, created on first use (through `client`, one of this store's
+        clients, when the caller has one already)."""
         try:
-            client = self.client()
+            client = client or self.client()
             found = client.get_experiment_by_name(name)
             if found is not None:
                 return str(found.experiment_id)

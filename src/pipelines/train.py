@@ -157,7 +157,8 @@ def _log(
 
     settings = config.model.mlflow
     store = settings.store()
-    experiment_id = store.experiment_id(settings.experiment, settings.artifact_location)
+    client = store.client()
+    experiment_id = store.experiment_id(settings.experiment, settings.artifact_location, client)
     columns = prepared.columns
     classes = _classes(pipeline, spec.task)
     contract = prepared.contract.model_copy(
@@ -223,7 +224,6 @@ def _log(
         logged_metrics[f"tuning_best_val_{tuning.metric}"] = tuning.best_value
         tags.update({"mmp.tuning.metric": tuning.metric, "mmp.tuning.direction": tuning.direction})
     now_ms = int(time.time() * 1000)
-    client = store.client()
     with (
         store.fluent(),
         libyaml_model_reads(),

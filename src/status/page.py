@@ -43,7 +43,10 @@ h1{font-size:1.3rem;margin:0 0 .2rem} .meta{color:#57606a;font-size:.85rem;margi
 
 
 def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
+    """Milliseconds that fit five to a tile: one decimal below a second, none above."""
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if value < 1000 else f"{value:.0f}"
 
 
 def _chart(
@@ -81,9 +84,12 @@ def _chart(
             'stroke="#57606a" stroke-width="1"><title>new version</title></line>'
         )
     for key, colour in SERIES:
-        coords = " ".join(f"{x(p['ts']):.1f},{y(p[key]):.1f}" for p in points if p[key] is not None)
-        if coords:
-            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>')
+        coords = [(x(p["ts"]), y(p[key])) for p in points if p[key] is not None]
+        if len(coords) == 1:  # a line needs two points: a first step shows as a dot
+            parts.append(f'<circle cx="{coords[0][0]:.1f}" cy="{coords[0][1]:.1f}" r="2" fill="{colour}"/>')
+        elif coords:
+            line = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{line}"/>')
     parts.append("</svg>")
     return "".join(parts)
 

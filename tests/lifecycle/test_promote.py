@@ -182,6 +182,30 @@ def test_a_promotion_refuses_when_the_alias_moved_during_evaluation(
     assert entry.action == "refused" and not entry.moved
 
 
+def test_a_rollback_refuses_when_the_alias_moved_before_it_took_the_lock(
+    lab: Lab, config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmp.lifecycle import promote as promote_module
+    from mmp.lifecycle.promote import PromoteRequest, RollbackRequest, promote, rollback
+
+    name = lab.register("bad", "good", "good")
+    assert promote(PromoteRequest(name, "1", force=True, reason="first"), config).promoted
+    assert promote(PromoteRequest(name, "2", data_path=str(lab.eval_data)), config).promoted
+    acquire = promote_module.AliasLock.acquire
+
+    def another_promotion_moves_first(lock: Any) -> None:
+        lab.client().set_registered_model_alias(name, "champion", "3")
+        acquire(lock)
+
+    monkeypatch.setattr(promote_module.AliasLock, "acquire", another_promotion_moves_first)
+    with pytest.raises(MmpError, match="moved from 2 to 3 while this rollback was being prepared"):
+        rollback(RollbackRequest(name, reason="region 3"), config)
+    assert _alias(lab, name) == "3"
+    refused = _history(lab, name)[0]
+    assert (refused.action, refused.from_version, refused.to_version) == ("refused", "2", "1")
+    assert not refused.moved and refused.reason == "region 3"
+
+
 def test_a_held_lock_makes_a_promotion_wait_then_give_up_recording_nothing(
     lab: Lab, config: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -93,8 +93,14 @@ def test_readme_explains_each_schedule(project: Path) -> None:
 def test_prefect_is_an_optional_dependency_and_the_flow_parses(project: Path) -> None:
     import tomllib
 
+    from packaging.requirements import Requirement
+
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-    assert any(d.startswith("prefect") for d in pyproject["project"]["optional-dependencies"]["prefect"])
+    (requirement,) = map(Requirement, pyproject["project"]["optional-dependencies"]["prefect"])
+    # The generated project allows the Prefect version the flow is tested with (uv.lock's `flows`).
+    lock = tomllib.loads((REPO / "uv.lock").read_text(encoding="utf-8"))
+    (tested,) = [p["version"] for p in lock["package"] if p["name"] == "prefect"]
+    assert requirement.name == "prefect" and requirement.specifier.contains(tested)
     tree = ast.parse((project / "flows/retrain.py").read_text(encoding="utf-8"))
     calls = {
         n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
