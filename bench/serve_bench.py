@@ -263,6 +263,21 @@ class Server:
             if response.status_code != 200:
                 raise RuntimeError(f"{self.name} answered {response.status_code}: {response.text[:300]}")
 
+    def settle(self, timeout_s: float = 15.0) -> None:
+        """Wait until the server's processes stop using CPU: a server that queued requests (a thread
+        pool) keeps working after its clients left, and must not bill that to the next one measured."""
+        if self.process is None:
+            return
+        group = self.process.pid
+        deadline = time.perf_counter() + timeout_s
+        before = _group_cpu_ticks(group)
+        while time.perf_counter() < deadline:
+            time.sleep(0.2)
+            now = _group_cpu_ticks(group)
+            if now - before <= 2:  # at most 2 ticks (20 ms) of CPU in 200 ms: idle
+                return
+            before = now
+
     def load(self, clients: int, duration_s: float, workdir: Path, big: bool = False) -> dict[str, Any]:
         body_file = workdir / f"{self.name}{'-batch' if big else ''}.json"
         body_file.write_bytes(self.batch_body if big else self.body)
@@ -277,7 +292,19 @@ class Server:
         )
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-2000:])
+        self.settle()
         return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _group_cpu_ticks(group: int) -> int:
+    """CPU ticks (user + system) of every process in a process group (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group:  # fields after the name: state, ppid, pgrp, ...
+                total += int(fields[11]) + int(fields[12])
+    return total
 
 
 MODELS = {
@@ -429,8 +456,8 @@ def main() -> None:
                 server.check()
             for clients in levels:
                 measured: dict[str, list[dict[str, Any]]] = {s.name: [] for s in at_level[clients]}
-                for _ in range(rounds):
-                    for server in at_level[clients]:
+                for r in range(rounds):  # interleaved, and each round in a rotated order
+                    for server in _rotated(at_level[clients], r):
                         measured[server.name].append(server.load(clients, args.duration, folder))
                 for server in at_level[clients]:
                     level = _median_of(measured[server.name])
@@ -442,8 +469,8 @@ def main() -> None:
                         flush=True,
                     )
             batch: dict[str, list[dict[str, Any]]] = {s.name: [] for s in batch_servers}
-            for _ in range(rounds):
-                for server in batch_servers:
+            for r in range(rounds):
+                for server in _rotated(batch_servers, r):
                     batch[server.name].append(server.load(1, args.duration, folder, big=True))
             for server in batch_servers:
                 results[server.name]["batch"] = _median_of(batch[server.name])
@@ -454,6 +481,12 @@ def main() -> None:
                 server.stop()
         logged_files = len(list((folder / "predictions").rglob("*.parquet")))
         _report(results, levels, args.model, load_start, time.perf_counter() - began, logged_files)
+
+
+def _rotated(servers: list[Server], by: int) -> list[Server]:
+    """The servers in another order each round, so none is always measured right after the same one."""
+    by %= len(servers)
+    return servers[by:] + servers[:by]
 
 
 def _median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
