@@ -1,8 +1,9 @@
 """The baseline for serve_bench.py: the smallest FastAPI app that serves the same pipeline.
 
 No validation, no metrics, no batching, no auth: load the scikit-learn pipeline (the sklearn flavor,
-not pyfunc) and call it directly: take a JSON object (or `{"records": [...]}` on /predict/batch),
-build a DataFrame, call predict (and predict_proba for classifiers, which mmp also returns), answer
+not pyfunc; without mmp's first step, `ConformInput`, which is validation) and call it directly:
+take a JSON object (or `{"records": [...]}` on /predict/batch), build a DataFrame of the model's
+input columns, call predict (and predict_proba for classifiers, which mmp also returns), answer
 JSON. Whatever mmp adds on top of this is its overhead.
 
     python bench/serve_minimal_app.py --model-uri runs:/RUN/model --port 8001
@@ -21,6 +22,9 @@ def build(model_uri: str) -> Any:
 
     pipeline = mlflow.sklearn.load_model(model_uri)
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]
+    if pipeline.steps[0][0] == "conform":  # mmp's input-conformance step is validation: not the floor's
+        pipeline = pipeline[1:]
+    columns = list(pipeline.feature_names_in_)
     app = FastAPI()
 
     @app.get("/ready")
@@ -28,6 +32,7 @@ def build(model_uri: str) -> Any:
         return {"status": "ready"}
 
     def score(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        frame = frame[columns]
         values = pipeline.predict(frame).tolist()
         if not classes:
             return [{"prediction": v} for v in values]
