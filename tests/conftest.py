@@ -21,6 +21,16 @@ DATA = REPO / "data"
 EXAMPLES = ("breast_cancer", "diabetes", "retail_sell_through")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """scripts/check runs the suite on two workers (`-n 2 --dist loadgroup`); tests that share one
+    heavy resource run on the same worker: the container tests share one private dockerd and the
+    images built on it."""
+    for item in items:
+        if item.get_closest_marker("docker") is not None:
+            item.add_marker(pytest.mark.xdist_group("docker"))
+
+
 @dataclass(frozen=True)
 class TrainedExample:
     """One example recipe trained into the session store."""
