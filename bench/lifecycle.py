@@ -4,8 +4,9 @@
   the same 1M labelled Parquet rows, each a fresh `mmp ... --json` process; rows/s from each
   command's own JSON (reading + checks + predict [+ bootstrap metrics | + writing], model loading
   excluded). Target (issue 12): evaluate >= 0.8x batch-inference.
-- evaluate with label metrics only (no predict_proba), to separate the bootstrap cost from the
-  second model call that probability metrics (roc_auc, log_loss) need.
+- evaluate with label metrics only (accuracy, f1_macro), to separate what the probability metrics
+  (roc_auc, log_loss) add. A forest's labels are the argmax of its probabilities
+  (`mmp.core.class_labels`), so evaluating both walks the trees once, as batch-inference does.
 - evaluate's peak RSS (process tree, psutil) on 1M and 5M rows: flat means RSS(5M) ~ RSS(1M).
 - promote vs two plain predicts: the breast-cancer example trained twice and registered; `promote`
   (Python API, in process: load both versions, score both, decide, lock, move, ledger) against
@@ -78,7 +79,7 @@ def evaluate_vs_batch(work: Path, rows: int, big_rows: int, rounds: int) -> None
             [mmp_exe(), "evaluate", "--run-id", run_id, "-c", str(config), "-d", str(data), "--json"], work
         )
         rates["evaluate"].append(json.loads(done.stdout)["rows_per_s"])
-        # Label metrics only: no predict_proba call on top of predict.
+        # Label metrics only: no probability columns, no log loss or score histograms.
         done, _, _ = measured(
             [mmp_exe(), "evaluate", "--run-id", run_id, "-c", str(config), "-d", str(data), "--json",
              "--metric", "accuracy", "--metric", "f1_macro"],

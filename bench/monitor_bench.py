@@ -7,7 +7,9 @@ run in a fresh process so its peak RSS is its own, three times interleaved (medi
 - the whole log with the default threads (one per core): rows/s, the issue's target >= 1M rows/s;
 - the same with one thread: rows/s per core, and the speed-up the threads give;
 - the first fifth of the log: peak memory whole / fifth, the issue's target ~1 (flat);
-- a plain scan of the same columns (pyarrow, no counting): the floor any monitor pays to read.
+- a plain scan of the same columns (pyarrow, no counting): the floor any monitor pays to read;
+- the whole log and its first fifth with labels for every other prediction (2.5M labels at 5M
+  rows: more than the 2M kept in memory, so joined through disk partitions): peak memory flat.
 
 Each run also reports its CPU seconds, so `rows per CPU-second` stays meaningful on a busy machine,
 where wall-clock rates depend on the load (printed at start and end).
@@ -40,6 +42,7 @@ def make_log(folder: Path, rows: int) -> None:
 
     rng = np.random.default_rng(0)
     per_day = rows // DAYS
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
     levels = np.array([f"level{k}" for k in range(20)])
     for day in range(DAYS):
         n = per_day
@@ -56,8 +59,12 @@ def make_log(folder: Path, rows: int) -> None:
         cols["prediction"] = pa.array((p > 0.5).astype("int64"))
         cols["probability_0"] = pa.array(1 - p)
         cols["probability_1"] = pa.array(p)
-        target = folder / f"date=2026-03-{day + 1:02d}" / "model_version=1"
+        target = folder / "log" / f"date=2026-03-{day + 1:02d}" / "model_version=1"
         target.mkdir(parents=True, exist_ok=True)
+        labelled = np.arange(0, n, 2)  # every other prediction gets its label
+        labels = pa.table({"request_id": cols["request_id"].take(labelled), "label": (p[labelled] > 0.4)})
+        pq.write_table(labels.cast(pa.schema([("request_id", pa.string()), ("label", pa.int64())])),
+                       folder / "labels" / f"day-{day + 1:02d}.parquet")  # fmt: skip
         pq.write_table(  # as the server writes them (zstd)
             pa.table(cols), target / "part-0.parquet", row_group_size=250_000, compression="zstd"
         )
@@ -111,41 +118,45 @@ def make_profile(path: Path) -> None:
 
 CHILD = """
 import json, resource, sys, time
-import pyarrow.dataset as ds
-from mmp.monitoring.monitor import evaluate, plan, scan_units, summarise
+from mmp.monitoring.monitor import plan, scan_units
 from mmp.monitoring.profile import ReferenceProfile
+from mmp.monitoring.run import MonitorJob, run_monitor
 from mmp.monitoring.sources import open_dataset
-profile = ReferenceProfile.read(sys.argv[1])
-dataset = open_dataset(sys.argv[2])
-days, workers, mode = int(sys.argv[3]), int(sys.argv[4]) or None, sys.argv[5]
-if days:
-    files = sorted(dataset.files)[:days]
-    dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=sys.argv[2])
-p = plan(profile, dataset.schema, sys.argv[2], window="1d")
+profile_path, data, labels, workers, mode = sys.argv[1:6]
+workers = int(workers)
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 started, cpu0 = time.perf_counter(), cpu()
 rows, windows = 0, 0
 if mode == "scan":  # the read floor: the same columns and reader, nothing counted
+    dataset = open_dataset(data)
+    p = plan(ReferenceProfile.read(profile_path), dataset.schema, data, window="1d")
     units, schema = scan_units(dataset, p)
     columns = p.read_columns(dataset.schema.names)
-    for unit in units:
+    for unit, _ in units:
         for batch in unit.to_batches(schema=schema, columns=columns, use_threads=False):
             rows += batch.num_rows
 else:
-    states = summarise(dataset, p, sys.argv[2], workers=workers)
-    doc = evaluate(profile, states, p, sys.argv[2])
-    rows, windows = sum(s.rows for s in states.values()), len(doc["windows"])
+    job = MonitorJob(data=data, reference_profile=profile_path, window="1d", workers=workers or None,
+                     labels=labels if mode == "labels" else None)
+    doc = run_monitor(job).document
+    rows, windows = sum(w["rows"] for w in doc["windows"]), len(doc["windows"])
+    if mode == "labels":
+        assert all(w["realized"]["labeled_rows"] == w["rows"] // 2 for w in doc["windows"]), "labels"
 seconds, cpu_s = time.perf_counter() - started, cpu() - cpu0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"rows": rows, "seconds": seconds, "cpu": cpu_s, "peak_mb": peak, "windows": windows}))
 """
 
 
-def run(profile: Path, log: Path, days: int, workers: int = 0, mode: str = "monitor") -> dict[str, float]:
+def run(profile: Path, folder: Path, days: int, workers: int = 0, mode: str = "monitor") -> dict[str, float]:
+    """One run in a fresh process: the whole log (days=0) or its first `days` days (at most 9)."""
+    picked = "".join(str(d + 1) for d in range(days))
+    data = str(folder / "log") if days == 0 else f"{folder}/log/date=2026-03-0[{picked}]/**/*.parquet"
+    labels = str(folder / "labels") if days == 0 else f"{folder}/labels/day-0[{picked}].parquet"
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(profile), str(log), str(days), str(workers), mode],
+        [sys.executable, "-c", CHILD, str(profile), data, labels, str(workers), mode],
         capture_output=True,
         text=True,
         check=True,
@@ -166,18 +177,19 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average at start: {load()} on {os.cpu_count()} cores")
     kinds = {"whole log": (0, 0, "monitor"), "one thread": (0, 1, "monitor"),
-             "1/5 of the log": (DAYS // 5, 0, "monitor"), "scan only": (0, 1, "scan")}  # fmt: skip
+             "1/5 of the log": (DAYS // 5, 0, "monitor"), "scan only": (0, 1, "scan"),
+             "+ labels": (0, 0, "labels"), "1/5 + labels": (DAYS // 5, 0, "labels")}  # fmt: skip
     results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory(prefix="mmp-monitor-bench-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
-        make_log(folder / "log", args.rows)
+        make_log(folder, args.rows)
         make_profile(folder / "profile.json")
         print(f"wrote {args.rows:,} rows x 30 columns in {time.perf_counter() - started:.1f}s")
-        run(folder / "profile.json", folder / "log", 1)  # warm the page cache and bytecode
+        run(folder / "profile.json", folder, 1)  # warm the page cache and bytecode
         for _ in range(args.repeat):  # interleaved, so load changes hit every kind alike
             for kind, (days, workers, mode) in kinds.items():
-                results[kind].append(run(folder / "profile.json", folder / "log", days, workers, mode))
+                results[kind].append(run(folder / "profile.json", folder, days, workers, mode))
     med = {kind: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for kind, rs in results.items()}
     for kind, r in med.items():
         print(
@@ -185,11 +197,20 @@ def main() -> None:
             f"{r['rows'] / r['seconds']:>10,.0f} rows/s ({r['rows'] / r['cpu']:>10,.0f} per CPU-second), "
             f"peak RSS {r['peak_mb']:.0f} MB"
         )
-    whole, one, fifth, scan = (med[k] for k in kinds)
+    whole, one, fifth, scan, labels, fifth_labels = (med[k] for k in kinds)
     print(f"throughput (whole log): {whole['rows'] / whole['seconds'] / 1e6:.2f} M rows/s (target >= 1)")
     print(f"threads speed-up (whole log, default / one thread): {one['seconds'] / whole['seconds']:.2f}x")
     print(f"monitor / plain scan of the same columns (one thread, CPU): {one['cpu'] / scan['cpu']:.2f}x")
     print(f"peak memory whole / one fifth: {whole['peak_mb'] / fifth['peak_mb']:.2f}x (target ~1, flat)")
+    print(
+        f"labels ({labels['rows'] // 2:,.0f}, joined through disk partitions) / none, whole log: "
+        f"time {labels['seconds'] / whole['seconds']:.2f}x, "
+        f"peak memory {labels['peak_mb'] / whole['peak_mb']:.2f}x"
+    )
+    print(
+        f"peak memory with labels, whole / one fifth ({fifth_labels['rows'] // 2:,.0f} labels, in memory): "
+        f"{labels['peak_mb'] / fifth_labels['peak_mb']:.2f}x (flat)"
+    )
     print(f"load average at end: {load()}")
 
 

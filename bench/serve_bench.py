@@ -1,4 +1,5 @@
-"""Serving benchmark: `mmp serve-api` (1 and 2 workers) vs the floor vs `mlflow models serve`, same run.
+"""Serving benchmark: `mmp serve-api` (1 and 2 workers, prediction log off and on) vs the floor vs
+`mlflow models serve`, same run.
 
 The floor is the smallest FastAPI app that calls the same scikit-learn pipeline directly
 (`bench/serve_minimal_app.py`: sklearn flavor, no pyfunc, no validation). Trains one example into a
@@ -10,16 +11,19 @@ repetitions:
 - time from process start to the first `/ready` 200 (each server started `--rounds` times, after
   one untimed start that fills the bytecode caches);
 - p50/p99 latency and throughput of one-record requests at 1, 8 and 32 concurrent clients (a
-  separate load process: asyncio + httpx, one keep-alive connection per client, closed loop);
+  separate load process: a bare asyncio protocol speaking HTTP/1.1, one keep-alive connection per client,
+  closed loop; lean so that it takes little of the cores the servers share with it);
+- the same at 1 and 32 clients with the prediction log on (`serving.prediction_log`, Parquet);
 - p50 of one request of 1000 records (`/predict/batch`; `/invocations` for MLflow).
 
-It prints the ratios the serving issue sets as targets (1-client p50 <= 1.1x floor, 2 workers at 1
+It prints the ratios the serving issues set as targets (1-client p50 <= 1.1x floor, 2 workers at 1
 client <= 1 worker, 2 workers at 32 clients >= 1.7x 1 worker, 1000 rows <= 1.2x floor, ready <=
-1.5x floor) with the machine's load average at the start and the end: on a busy machine every
-absolute number moves, the ratios much less. Every loop is bounded in count and time; all traffic
-goes to 127.0.0.1.
+1.5x floor, prediction log on / off p50 <= 1.1x at 1 and 32 clients) with the machine's load
+average at the start and the end: on a busy machine every absolute number moves, the ratios much
+less. Every loop is bounded in count and time; all traffic goes to 127.0.0.1. About 5 minutes on
+2 quiet cores.
 
-    uv run python bench/serve_bench.py                       # LR on breast_cancer, 3 rounds x 4 s
+    uv run python bench/serve_bench.py                       # LR on breast_cancer, 3 rounds x 3 s
     uv run python bench/serve_bench.py --model rf --duration 2 --rounds 5
 """
 
@@ -49,32 +53,91 @@ PORT = "{port}"  # placeholder in server commands, replaced by a free port at ea
 # ---------------------------------------------------------------- load process
 
 
-async def _drive(url: str, body: bytes, clients: int, duration_s: float) -> dict[str, Any]:
-    import httpx
+class _Client(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection in a closed loop: send the prepared request, read the
+    whole response, note the latency, send again, until the deadline.
 
+    Written as a bare asyncio protocol (callbacks, no coroutine or HTTP library per request): the
+    load generator runs on the same cores as the servers, so every microsecond it spends per
+    request is taken from them. httpx cost several times more per request, which capped what two
+    workers could show."""
+
+    def __init__(self, request: bytes, deadline: float, latencies: list[float], done: asyncio.Future[int]):
+        self.request, self.deadline, self.latencies, self.done = request, deadline, latencies, done
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.started = 0.0
+        self.errors = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        if time.perf_counter() >= self.deadline or len(self.latencies) >= MAX_REQUESTS_PER_LEVEL:
+            self.transport.close()
+            return
+        self.started = time.perf_counter()
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end].lower()
+        marker = head.find(b"\r\ncontent-length:")
+        if marker >= 0:
+            value_end = head.find(b"\r\n", marker + 2)
+            length = int(head[marker + 17 : value_end if value_end >= 0 else None])
+            if len(self.buffer) < end + 4 + length:
+                return
+        elif not self.buffer.endswith(b"0\r\n\r\n"):  # chunked: wait for the last chunk
+            return
+        if self.buffer[9:12] == b"200":
+            self.latencies.append(time.perf_counter() - self.started)
+        else:
+            self.errors += 1
+        self.buffer = b""
+        self._send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(self.errors + (1 if self.buffer else 0))
+
+
+def _request(url: str, body: bytes) -> tuple[str, int, bytes]:
+    rest = url.removeprefix("http://")
+    hostport, _, path = rest.partition("/")
+    host, _, port = hostport.partition(":")
+    head = (
+        f"POST /{path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    )
+    return host, int(port), head.encode("ascii") + body
+
+
+async def _drive(url: str, body: bytes, clients: int, duration_s: float) -> dict[str, Any]:
+    host, port, request = _request(url, body)
+    loop = asyncio.get_running_loop()
     latencies: list[float] = []
     errors = 0
-    deadline = time.perf_counter() + duration_s
-    headers = {"content-type": "application/json"}
-
-    async def client() -> None:
-        nonlocal errors
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-            while time.perf_counter() < deadline and len(latencies) < MAX_REQUESTS_PER_LEVEL:
-                started = time.perf_counter()
-                try:
-                    response = await http.post(url, content=body, headers=headers)
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    errors += 1
-
     started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
+    deadline = started + duration_s
+    finished: list[asyncio.Future[int]] = []
+    for _ in range(clients):
+        done: asyncio.Future[int] = loop.create_future()
+        try:
+            await loop.create_connection(lambda d=done: _Client(request, deadline, latencies, d), host, port)
+        except OSError:
+            errors += 1
+            continue
+        finished.append(done)
+    if finished:
+        await asyncio.wait_for(asyncio.gather(*finished), duration_s + 60)
+    errors += sum(f.result() for f in finished)
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {
@@ -200,6 +263,21 @@ class Server:
             if response.status_code != 200:
                 raise RuntimeError(f"{self.name} answered {response.status_code}: {response.text[:300]}")
 
+    def settle(self, timeout_s: float = 15.0) -> None:
+        """Wait until the server's processes stop using CPU: a server that queued requests (a thread
+        pool) keeps working after its clients left, and must not bill that to the next one measured."""
+        if self.process is None:
+            return
+        group = self.process.pid
+        deadline = time.perf_counter() + timeout_s
+        before = _group_cpu_ticks(group)
+        while time.perf_counter() < deadline:
+            time.sleep(0.2)
+            now = _group_cpu_ticks(group)
+            if now - before <= 2:  # at most 2 ticks (20 ms) of CPU in 200 ms: idle
+                return
+            before = now
+
     def load(self, clients: int, duration_s: float, workdir: Path, big: bool = False) -> dict[str, Any]:
         body_file = workdir / f"{self.name}{'-batch' if big else ''}.json"
         body_file.write_bytes(self.batch_body if big else self.body)
@@ -214,7 +292,19 @@ class Server:
         )
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-2000:])
+        self.settle()
         return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _group_cpu_ticks(group: int) -> int:
+    """CPU ticks (user + system) of every process in a process group (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group:  # fields after the name: state, ppid, pgrp, ...
+                total += int(fields[11]) + int(fields[12])
+    return total
 
 
 MODELS = {
@@ -279,6 +369,17 @@ def _byte_compile() -> None:
     )
 
 
+def _log_config(config: Path, folder: Path) -> Path:
+    """The same config with the prediction log on (Parquet files in the temporary folder)."""
+    logged = folder / "config-log.yaml"
+    logged.write_text(
+        config.read_text(encoding="utf-8")
+        + f"serving:\n  prediction_log:\n    enabled: true\n    path: {folder / 'predictions'}\n",
+        encoding="utf-8",
+    )
+    return logged
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "load":
         load_main(sys.argv[2:])
@@ -287,7 +388,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="lr", choices=sorted(MODELS))
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds of load per round")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per round")
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (>= 3)")
     parser.add_argument("--skip-mlflow", action="store_true", help="leave out mlflow models serve")
@@ -295,6 +396,7 @@ def main() -> None:
     levels = sorted({int(x) for x in args.levels.split(",")} | {1, 32})
     rounds = max(3, args.rounds)
     load_start = os.getloadavg()
+    began = time.perf_counter()
 
     with tempfile.TemporaryDirectory(prefix="mmp-serve-bench-") as tmp:
         folder = Path(tmp)
@@ -304,29 +406,21 @@ def main() -> None:
         run_id, config, uri = _train(args.model, folder)
         bodies = _bodies(run_id, uri)
         model_uri = f"runs:/{run_id}/model"
-        mmp = [
-            PYTHON,
-            "-m",
-            "mmp.cli.main",
-            "serve-api",
-            "--run-id",
-            run_id,
-            "--config-path",
-            str(config),
-            "--log-level",
-            "warning",
-            "--max-batch-records",
-            str(BATCH_ROWS),
-            "--port",
-            PORT,
-        ]
+
+        def mmp(config_path: Path, *extra: str) -> list[str]:
+            return [PYTHON, "-m", "mmp.cli.main", "serve-api", "--run-id", run_id,
+                    "--config-path", str(config_path), "--log-level", "warning",
+                    "--max-batch-records", str(BATCH_ROWS), "--port", PORT, *extra]  # fmt: skip
+
+        def served(name: str, command: list[str]) -> Server:
+            one, many = bodies["one"], bodies["batch"]
+            return Server(name, command, "/ready", "/predict", one, "/predict/batch", many)
+
         servers = [
-            Server("mmp", mmp, "/ready", "/predict", bodies["one"], "/predict/batch", bodies["batch"]),
-            Server("mmp-w2", [*mmp, "--workers", "2"], "/ready", "/predict", bodies["one"],
-                   "/predict/batch", bodies["batch"]),
-            Server("floor", [PYTHON, str(REPO / "bench" / "serve_minimal_app.py"), "--model-uri", model_uri,
-                             "--port", PORT],
-                   "/ready", "/predict", bodies["one"], "/predict/batch", bodies["batch"]),
+            served("mmp", mmp(config)),
+            served("mmp-w2", mmp(config, "--workers", "2")),
+            served("floor", [PYTHON, str(REPO / "bench" / "serve_minimal_app.py"), "--model-uri", model_uri,
+                             "--port", PORT]),
         ]  # fmt: skip
         if not args.skip_mlflow:
             servers.append(
@@ -337,8 +431,13 @@ def main() -> None:
                     "/ping", "/invocations", bodies["one_mlflow"], "/invocations", bodies["batch_mlflow"],
                 )
             )  # fmt: skip
+        logged = served("mmp-log", mmp(_log_config(config, folder)))
+        every = [*servers, logged]
+        # What each measurement runs on (the prediction log only where its target is: 1 and 32 clients).
+        at_level = {c: every if c in (1, 32) else servers for c in levels}
+        batch_servers = [s for s in servers if s.name != "mmp-w2"]
         os.environ["MLFLOW_TRACKING_URI"] = uri  # the mlflow and floor servers resolve runs:/ with it
-        results: dict[str, dict[str, Any]] = {s.name: {"ready": [], "levels": {}} for s in servers}
+        results: dict[str, dict[str, Any]] = {s.name: {"ready": [], "levels": {}} for s in every}
         try:
             for server in servers:
                 print(f"{server.name}: priming start (fills bytecode caches)...", flush=True)
@@ -352,15 +451,15 @@ def main() -> None:
                 ready = statistics.median(results[server.name]["ready"])
                 results[server.name]["ready_s"] = ready
                 print(f"  {server.name:8s} ready in {ready:.2f} s (median of {rounds})", flush=True)
-            for server in servers:
+            for server in every:
                 server.start()
                 server.check()
             for clients in levels:
-                measured: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
-                for _ in range(rounds):
-                    for server in servers:
+                measured: dict[str, list[dict[str, Any]]] = {s.name: [] for s in at_level[clients]}
+                for r in range(rounds):  # interleaved, and each round in a rotated order
+                    for server in _rotated(at_level[clients], r):
                         measured[server.name].append(server.load(clients, args.duration, folder))
-                for server in servers:
+                for server in at_level[clients]:
                     level = _median_of(measured[server.name])
                     results[server.name]["levels"][clients] = level
                     print(
@@ -369,18 +468,25 @@ def main() -> None:
                         f"errors {level['errors']}",
                         flush=True,
                     )
-            batch: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
-            for _ in range(rounds):
-                for server in servers:
+            batch: dict[str, list[dict[str, Any]]] = {s.name: [] for s in batch_servers}
+            for r in range(rounds):
+                for server in _rotated(batch_servers, r):
                     batch[server.name].append(server.load(1, args.duration, folder, big=True))
-            for server in servers:
+            for server in batch_servers:
                 results[server.name]["batch"] = _median_of(batch[server.name])
                 p50 = results[server.name]["batch"]["p50_ms"]
                 print(f"  {server.name:8s} {BATCH_ROWS} rows: p50 {p50:.2f} ms", flush=True)
         finally:
-            for server in servers:
+            for server in every:
                 server.stop()
-        _report(results, levels, args.model, load_start)
+        logged_files = len(list((folder / "predictions").rglob("*.parquet")))
+        _report(results, levels, args.model, load_start, time.perf_counter() - began, logged_files)
+
+
+def _rotated(servers: list[Server], by: int) -> list[Server]:
+    """The servers in another order each round, so none is always measured right after the same one."""
+    by %= len(servers)
+    return servers[by:] + servers[:by]
 
 
 def _median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -393,48 +499,77 @@ def _median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _report(results: dict[str, dict[str, Any]], levels: list[int], model: str, load_start: Any) -> None:
+def _report(
+    results: dict[str, dict[str, Any]],
+    levels: list[int],
+    model: str,
+    load_start: Any,
+    elapsed_s: float,
+    logged_files: int,
+) -> None:
     load_end = os.getloadavg()
     print(
         f"\n## serve-api benchmark (breast_cancer, {model}, {os.cpu_count()} CPUs; load average "
         f"{load_start[0]:.1f}/{load_start[1]:.1f}/{load_start[2]:.1f} at start, "
-        f"{load_end[0]:.1f}/{load_end[1]:.1f}/{load_end[2]:.1f} at end)\n"
+        f"{load_end[0]:.1f}/{load_end[1]:.1f}/{load_end[2]:.1f} at end; {elapsed_s:.0f} s)\n"
     )
     print("| server | clients | p50 ms | p99 ms | req/s |")
     print("|---|---:|---:|---:|---:|")
     for name, result in results.items():
-        for clients in levels:
-            level = result["levels"][clients]
+        for clients, level in sorted(result["levels"].items()):
             cells = f"{level['p50_ms']:.2f} | {level['p99_ms']:.2f} | {level['throughput']:.0f}"
             print(f"| {name} | {clients} | {cells} |")
     print(f"\n| server | time to ready (s) | {BATCH_ROWS} rows p50 (ms) |\n|---|---:|---:|")
     for name, result in results.items():
-        print(f"| {name} | {result['ready_s']:.2f} | {result['batch']['p50_ms']:.1f} |")
-    mmp, w2, floor = results["mmp"], results["mmp-w2"], results["floor"]
-    rows = [
-        ("1 client p50, mmp / floor", mmp["levels"][1]["p50_ms"] / floor["levels"][1]["p50_ms"], "<=", 1.1),
-        ("1 client p50, 2 workers / 1 worker",
-         w2["levels"][1]["p50_ms"] / mmp["levels"][1]["p50_ms"], "<=", 1.0),
+        ready = f"{result['ready_s']:.2f}" if "ready_s" in result else "-"
+        rows = f"{result['batch']['p50_ms']:.1f}" if "batch" in result else "-"
+        print(f"| {name} | {ready} | {rows} |")
+    print(f"\n(prediction log: {logged_files} Parquet files written by mmp-log)")
+    mmp, w2, floor, log = results["mmp"], results["mmp-w2"], results["floor"], results["mmp-log"]
+
+    def level(result: dict[str, Any], clients: int, measure: str) -> float:
+        return float(result["levels"][clients][measure])
+
+    rows: list[tuple[str, float, str, float | None]] = [
+        ("1 client p50, mmp / floor", level(mmp, 1, "p50_ms") / level(floor, 1, "p50_ms"), "<=", 1.1),
+        ("1 client p50, 2 workers / 1 worker", level(w2, 1, "p50_ms") / level(mmp, 1, "p50_ms"), "<=", 1.0),
+    ]
+    if 8 in levels:
+        rows.append(
+            ("8 clients req/s, 2 workers / 1 worker",
+             level(w2, 8, "throughput") / level(mmp, 8, "throughput"), ">", 1.0)
+        )  # fmt: skip
+    rows += [
         ("32 clients req/s, 2 workers / 1 worker",
-         w2["levels"][32]["throughput"] / mmp["levels"][32]["throughput"], ">=", 1.7),
+         level(w2, 32, "throughput") / level(mmp, 32, "throughput"), ">=", 1.7),
         (f"{BATCH_ROWS}-row request p50, mmp / floor",
          mmp["batch"]["p50_ms"] / floor["batch"]["p50_ms"], "<=", 1.2),
         ("start -> /ready, mmp / floor", mmp["ready_s"] / floor["ready_s"], "<=", 1.5),
-        ("32 clients req/s, mmp / floor", mmp["levels"][32]["throughput"] / floor["levels"][32]["throughput"],
+        ("1 client p50, prediction log on / off",
+         level(log, 1, "p50_ms") / level(mmp, 1, "p50_ms"), "<=", 1.1),
+        ("32 clients p50, prediction log on / off",
+         level(log, 32, "p50_ms") / level(mmp, 32, "p50_ms"), "<=", 1.1),
+        ("32 clients req/s, prediction log off / on",
+         level(mmp, 32, "throughput") / level(log, 32, "throughput"), "<=", None),
+        ("32 clients req/s, mmp / floor", level(mmp, 32, "throughput") / level(floor, 32, "throughput"),
          ">=", None),
     ]  # fmt: skip
     if "mlflow" in results:
         mlflow = results["mlflow"]
         rows.append(
             ("32 clients req/s, mmp / mlflow models serve",
-             mmp["levels"][32]["throughput"] / mlflow["levels"][32]["throughput"], ">=", None)
+             level(mmp, 32, "throughput") / level(mlflow, 32, "throughput"), ">=", None)
+        )  # fmt: skip
+        rows.append(
+            (f"{BATCH_ROWS}-row request p50, mmp / mlflow models serve",
+             mmp["batch"]["p50_ms"] / mlflow["batch"]["p50_ms"], "<=", None)
         )  # fmt: skip
     print("\n| ratio | measured | target | met |\n|---|---:|---:|---|")
     for label, value, op, target in rows:
         if target is None:
             print(f"| {label} | {value:.2f} | | |")
             continue
-        met = value <= target if op == "<=" else value >= target
+        met = {"<=": value <= target, ">=": value >= target, ">": value > target}[op]
         print(f"| {label} | {value:.2f} | {op} {target} | {'yes' if met else 'NO'} |")
 
 

@@ -8,14 +8,21 @@ random forest), logs one metric and the model with a signature, an input example
 requirements, and prints its own fit and log_model seconds. Printed: medians, the share of
 `mmp train` outside `fit`, and `mmp - plain` (target: <= 1 s beyond fit + one log_model).
 
-Byte-compile first (`uv run python -m compileall -q .venv src`) and note `uptime`: both sides see
-the same load, but absolute seconds do not.
+mmp's own sources are byte-compiled before timing (an editable install is not, and this machine
+sets PYTHONDONTWRITEBYTECODE); byte-compile the environment too (`UV_COMPILE_BYTECODE=1 uv sync`).
+Both sides see the same load, but absolute seconds do not: the load (`uptime`) is printed at start
+and end, and each side's CPU seconds (user + system, its whole process tree) are printed beside the
+wall times, as a figure a busy machine distorts less.
+
+    uv run python bench/train_overhead.py          # RUNS=5 by default
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -69,10 +76,19 @@ PLAIN = textwrap.dedent(
 )
 
 
-def timed(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+def timed(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + system of the process and its children) and stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(args, check=True, capture_output=True, text=True, cwd=cwd, env=env)
-    return time.perf_counter() - started, done.stdout
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def fit_seconds(tracking_uri: str, run_id: str) -> float:
@@ -85,6 +101,8 @@ def main() -> None:
     exe = shutil.which("mmp") or sys.exit(
         "mmp is not on PATH: run with `uv run python bench/train_overhead.py`"
     )
+    compileall.compile_dir(REPO / "src", quiet=1)
+    print(f"load at start: {load()}")
     rows: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -95,16 +113,18 @@ def main() -> None:
         plain_cmd = [sys.executable, str(script), plain_uri, str(DATA)]
         mmp_cmd = [exe, "train", "-r", str(RECIPE), "-d", str(DATA), "--json"]
         for _ in range(RUNS + 1):  # the first round creates both stores and is not counted
-            plain_s, plain_out = timed(plain_cmd, folder, env)
-            mmp_s, mmp_out = timed(mmp_cmd, folder, env)
+            plain_s, plain_cpu, plain_out = timed(plain_cmd, folder, env)
+            mmp_s, mmp_cpu, mmp_out = timed(mmp_cmd, folder, env)
             plain = json.loads(plain_out.strip().splitlines()[-1])
             result = json.loads(mmp_out)
             rows.append(
                 {
                     "plain": plain_s,
+                    "plain_cpu": plain_cpu,
                     "plain_fit": plain["fit_s"],
                     "plain_log_model": plain["log_model_s"],
                     "mmp": mmp_s,
+                    "mmp_cpu": mmp_cpu,
                     "mmp_fit": fit_seconds(mmp_uri, result["run_id"]),
                 }
             )
@@ -112,7 +132,8 @@ def main() -> None:
             print(
                 f"{'warm-up' if len(rows) == 1 else f'run {len(rows) - 1}'}: plain {r['plain']:.2f}s "
                 f"(fit {r['plain_fit']:.2f}, log_model {r['plain_log_model']:.2f})  "
-                f"mmp {r['mmp']:.2f}s (fit {r['mmp_fit']:.2f})"
+                f"mmp {r['mmp']:.2f}s (fit {r['mmp_fit']:.2f}); "
+                f"CPU plain {r['plain_cpu']:.2f}s mmp {r['mmp_cpu']:.2f}s"
             )
     med = {key: statistics.median(r[key] for r in rows[1:]) for key in rows[0]}
     outside = 1 - med["mmp_fit"] / med["mmp"]
@@ -125,6 +146,11 @@ def main() -> None:
         f"mmp beyond the plain script: {med['mmp'] - med['plain']:+.2f}s (target <= 1 s), "
         f"ratio {med['mmp'] / med['plain']:.2f}x"
     )
+    print(
+        f"CPU seconds: plain {med['plain_cpu']:.2f}s, mmp train {med['mmp_cpu']:.2f}s, "
+        f"mmp beyond plain {med['mmp_cpu'] - med['plain_cpu']:+.2f}s"
+    )
+    print(f"load at end: {load()}")
 
 
 if __name__ == "__main__":

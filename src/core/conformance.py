@@ -557,12 +557,14 @@ def as_model_dtype(rule: ColumnRule, values: Any) -> pd.Series:
 
 
 def _array(rule: ColumnRule, values: list[Any]) -> np.ndarray:
+    """Converted values (None for missing) as one numpy column: built in C, no per-value Python."""
     if rule.kind == "integer" and not rule.nullable:
         return np.array(values, dtype=np.int64)
     if rule.kind in ("number", "integer"):
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        return np.array(values, dtype=np.float64)  # None becomes NaN
     out = np.empty(len(values), dtype=object)
-    out[:] = [np.nan if v is None else v for v in values]
+    out[:] = values
+    out[pd.isna(out)] = np.nan  # converted values are never NaN: this finds the None
     return out
 
 
@@ -570,16 +572,116 @@ def frame_from_records(
     rules: list[ColumnRule] | tuple[ColumnRule, ...], rows: list[dict[str, Any]]
 ) -> pd.DataFrame:
     """The model's input frame from records whose values `convert` already accepted (serving)."""
-    columns = {}
+    return frame_from_columns(rules, {rule.name: [row[rule.name] for row in rows] for rule in rules})
+
+
+def frame_from_columns(
+    rules: list[ColumnRule] | tuple[ColumnRule, ...], columns: dict[str, list[Any]]
+) -> pd.DataFrame:
+    """The model's input frame from columns of converted values (`convert` or `convert_column`)."""
+    if rules and all(rule.model_dtype == "float64" for rule in rules):
+        # All numbers (the common case): one float block, built in one call, which is also what the
+        # pipeline's first array conversion wants; the same values and dtypes as column by column.
+        block = np.array([columns[rule.name] for rule in rules], dtype=np.float64).T
+        return pd.DataFrame(block, columns=pd.Index([rule.name for rule in rules], dtype=object), copy=False)
+    frame = {}
     for rule in rules:
-        values = [row[rule.name] for row in rows]
+        values = columns[rule.name]
         if rule.kind == "datetime":
-            columns[rule.name] = as_model_dtype(rule, values)
+            frame[rule.name] = as_model_dtype(rule, values)
         elif rule.model_dtype == "object":  # a bare object array of text would become pandas' str
-            columns[rule.name] = pd.Series(_array(rule, values), dtype=object, copy=False)
+            frame[rule.name] = pd.Series(_array(rule, values), dtype=object, copy=False)
         else:
-            columns[rule.name] = _array(rule, values)
-    return pd.DataFrame(columns, copy=False)
+            frame[rule.name] = _array(rule, values)
+    return pd.DataFrame(frame, copy=False)
+
+
+def convert_column(rule: ColumnRule, values: list[Any]) -> list[Any] | None:
+    """`[convert(rule, v) for v in values]` for values as JSON parses them, or None if any is refused.
+
+    The common shapes (numbers into number and integer columns, integers, booleans, text) are
+    checked and converted with numpy and set operations, without a Python call per value; any other
+    value (a spelling such as `"3.5"`, a date) goes through `convert` itself. A refusal is only
+    reported as None: the caller re-validates value by value to name every refused field.
+    """
+    try:
+        fast = _convert_fast(rule, values, set(map(type, values)))
+    except _Refused:
+        return None
+    if fast is not None:
+        return fast
+    out: list[Any] = []
+    cache: dict[tuple[type, Any], Any] = {}
+    for value in values:
+        key = (type(value), value)
+        try:
+            converted = cache[key]
+        except KeyError:
+            try:
+                converted = convert(rule, value)
+            except Refusal:
+                return None
+            cache[key] = converted
+        except TypeError:  # unhashable (a list or an object): convert refuses or takes it as is
+            try:
+                converted = convert(rule, value)
+            except Refusal:
+                return None
+        out.append(converted)
+    return out
+
+
+class _Refused(Exception):
+    """Some value of the column is refused (which one, and why, `convert` says)."""
+
+
+_NONE = type(None)
+
+
+def _convert_fast(rule: ColumnRule, values: list[Any], types: set[type]) -> list[Any] | None:
+    """The vectorised cases of `convert_column`: the converted list, None for "use `convert` on
+    each value", or `_Refused`."""
+    kind = rule.kind
+    has_none = _NONE in types
+    if has_none and not rule.nullable:
+        raise _Refused
+    out: list[Any]
+    if kind == "number" and types <= {int, float, _NONE}:
+        try:
+            array = np.array(values, dtype=np.float64)  # None becomes NaN
+        except OverflowError:
+            return None
+        missing = np.isnan(array)
+        if missing.any() and not rule.nullable:
+            raise _Refused
+        if np.isinf(array).any():
+            raise _Refused
+        out = values if types == {float} and not missing.any() else array.tolist()  # ints become floats
+        for row in np.flatnonzero(missing).tolist():
+            out[row] = None
+    elif kind == "integer" and types <= {int, _NONE}:
+        present = [v for v in values if v is not None] if has_none else values
+        try:
+            np.array(present, dtype=np.int64)  # the int64 range check, in C
+        except OverflowError:
+            raise _Refused from None
+        out = values
+    elif kind == "boolean" and types <= {bool, _NONE}:
+        out = values
+    elif kind == "string" and types <= {str, _NONE}:
+        present = [v for v in values if v is not None] if has_none else values
+        if _SURROGATE.search("".join(present)):
+            raise _Refused
+        out = values
+        if not MISSING_TEXT.isdisjoint(present):
+            if not rule.nullable:
+                raise _Refused
+            out = [None if v in MISSING_TEXT else v for v in values]
+    else:
+        return None
+    if rule.levels is not None and not (set(out) - {None}) <= rule._levels:
+        raise _Refused
+    return out
 
 
 # --- the pipeline's first step -------------------------------------------------------------------

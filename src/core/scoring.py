@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mmp.core.class_labels import labels_from_probabilities
 from mmp.core.contract import FeatureContract
 from mmp.core.errors import MmpError
 
@@ -65,6 +66,13 @@ def records_frame(contract: FeatureContract, rows: list[dict[str, Any]]) -> pd.D
     from mmp.core.conformance import frame_from_records
 
     return frame_from_records(input_rules(contract), rows)
+
+
+def columns_frame(contract: FeatureContract, columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """The model's input frame from columns of converted values (`conformance.convert_column`)."""
+    from mmp.core.conformance import frame_from_columns
+
+    return frame_from_columns(input_rules(contract), columns)
 
 
 def model_input(contract: FeatureContract, frame: pd.DataFrame) -> pd.DataFrame:
@@ -126,14 +134,15 @@ def predict(
         proba = None
         if probabilities and contract.task == "classification" and hasattr(body, "predict_proba"):
             steps = getattr(body, "steps", None)
+            final, transformed = body, X
             if steps and len(steps) > 1 and hasattr(steps[-1][1], "predict_proba"):
                 transformed = body[:-1].transform(X)
                 final = steps[-1][1]
+            proba = final.predict_proba(transformed)
+            # A forest's labels are the argmax of these probabilities: no second walk of the trees.
+            values = labels_from_probabilities(final, proba)
+            if values is None:
                 values = final.predict(transformed)
-                proba = final.predict_proba(transformed)
-            else:
-                values = body.predict(X)
-                proba = body.predict_proba(X)
         else:
             values = body.predict(X)
     classes = list(getattr(pipeline, "classes_", [])) or contract.classes

@@ -148,6 +148,7 @@ def evaluate(
 ) -> EvaluationRun:
     """Score every model of `job` on the same rows and compute each metric with its interval."""
     from mmp.core.model_store import load_model
+    from mmp.pipelines.batch.checks import MissingColumnsError
 
     progress = progress or NullProgress()
     started = time.perf_counter()
@@ -177,7 +178,13 @@ def evaluate(
                 "choose other --metric values",
             )
     pass_ = _Pass(job, config, loaded, task, metrics, needs_proba)
-    pass_.run(progress)
+    try:
+        pass_.run(progress)
+    except MissingColumnsError as exc:  # the label is not a model input: say so, not "a feature"
+        if pass_.target not in exc.missing:
+            raise
+        hint = f"evaluation needs labelled rows: the model's target column '{pass_.target}' too"
+        raise MmpError(exc.message, hint) from None
     return pass_.result(time.perf_counter() - started)
 
 
@@ -347,13 +354,13 @@ class _Pass:
         y = label_codes[keep] if label_codes is not None else labels[keep].astype(np.float64)
         segments = self._segment_codes(chunk, keep) if self.job.segment_by else None
         self._time_range(chunk, keep)
-        for index, (output, mine) in enumerate(outputs):
+        answers = []
+        for output, mine in outputs:
             assert output is not None
             # The model's output holds its own accepted rows; pick those every model accepted.
             position = np.cumsum(~mine) - 1
-            pick = position[keep]
-            pred, proba = self._predictions(output, pick)
-            self._accumulate(index, y, pred, proba, segments, first_row)
+            answers.append(self._predictions(output, position[keep]))
+        self._accumulate(y, answers, segments, first_row)
 
     def _predictions(self, output: pa.Table, pick: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         import numpy as np
@@ -372,23 +379,24 @@ class _Pass:
 
     def _accumulate(
         self,
-        index: int,
         y: np.ndarray,
-        pred: np.ndarray,
-        proba: np.ndarray | None,
+        answers: list[tuple[np.ndarray, np.ndarray | None]],
         segments: np.ndarray | None,
         first_row: int,
     ) -> None:
+        """Add the kept rows of a chunk to every model's totals, block by block. A block's bootstrap
+        weights are drawn once and shared by all models: the same rows, the same replicates."""
         for start in range(0, len(y), BLOCK_ROWS):
             stop = min(start + BLOCK_ROWS, len(y))
-            block_proba = proba[start:stop] if proba is not None else None
-            dense, cells = features(self.layout, y[start:stop], pred[start:stop], block_proba)
             weights = bootstrap_weights(self.job.seed, first_row + start, stop - start, self.replicates)
-            self.totals[index].add(dense, cells, weights)
-            if segments is not None:
-                totals = self.segment_totals[index]
-                totals.grow(len(self.segment_codes))
-                totals.add_grouped(dense, cells, segments[start:stop])
+            for index, (pred, proba) in enumerate(answers):
+                block_proba = proba[start:stop] if proba is not None else None
+                dense, cells = features(self.layout, y[start:stop], pred[start:stop], block_proba)
+                self.totals[index].add(dense, cells, weights)
+                if segments is not None:
+                    totals = self.segment_totals[index]
+                    totals.grow(len(self.segment_codes))
+                    totals.add_grouped(dense, cells, segments[start:stop])
 
     def _segment_codes(self, chunk: pa.Table, keep: np.ndarray) -> np.ndarray:
         import numpy as np

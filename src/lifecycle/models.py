@@ -69,19 +69,26 @@ def tag_version(client: Any, name: str, version: str, key: str, value: str) -> N
     client.set_model_version_tag(name, version, key, value)
 
 
+# How long a promotion waits for another one's move of the same alias (held for about a second);
+# then it re-reads the alias and, if it moved meanwhile, is refused on the record.
+LOCK_WAIT_S = 30.0
+
+
 @dataclass(frozen=True)
 class AliasLock:
     """A registry-wide mutex for one alias: a registered model whose *creation* is the atomic step.
 
     MLflow has no compare-and-set for aliases. Creating a registered model with a fixed name fails
     if it exists, in every backend, so two promotions cannot both hold the lock; it is deleted when
-    the move is recorded. A lock older than `stale_s` (a killed process) is broken.
+    the move is recorded. A second promotion waits up to `wait_s` (default `LOCK_WAIT_S`) for it.
+    A lock older than `stale_s` (a killed process) is broken.
     """
 
     client: Any
     name: str
     alias: str
     stale_s: float = 600.0
+    wait_s: float | None = None
 
     @property
     def lock_name(self) -> str:
@@ -91,7 +98,9 @@ class AliasLock:
         import time
 
         client = self.client
-        for _ in range(2):
+        deadline = time.monotonic() + (LOCK_WAIT_S if self.wait_s is None else self.wait_s)
+        pause = 0.05
+        while True:
             try:
                 client.create_registered_model(
                     self.lock_name,
@@ -100,8 +109,11 @@ class AliasLock:
                 )
                 return
             except Exception:  # noqa: BLE001 - "already exists" has different types per store
-                if not self._break_if_stale(client):
-                    break
+                broken = self._break_if_stale(client)
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.01 if broken else pause)  # a stale lock was broken: retry at once
+            pause = min(pause * 2, 0.5)
         raise MmpError(
             f"another promotion or rollback of {self.name}@{self.alias} is in progress",
             f"retry when it finishes (or delete the registered model {self.lock_name} if it crashed)",

@@ -257,13 +257,15 @@ def _move(client: Any, entry: ledger.LedgerEntry, expected: str | None, mirror: 
     try:
         now_at = alias_version(client, entry.model, entry.alias)
         if now_at != expected:
+            rolling_back = entry.action == "rollback"
+            what, when = ("rollback", "prepared") if rolling_back else ("promotion", "evaluated")
             entry.action, entry.moved = "refused", False
             entry.decision = (
                 f"refused: {entry.model}@{entry.alias} moved from {expected or 'nothing'} to {now_at} "
-                "while this promotion was being evaluated"
+                f"while this {what} was being {when}"
             )
             ledger.append(client, entry, mirror=mirror)
-            raise MmpError(entry.decision, "re-run the promotion against the new holder of the alias")
+            raise MmpError(entry.decision, f"re-run the {what} against the new holder of the alias")
 
         def move() -> None:
             move_alias(client, entry.model, entry.alias, entry.to_version)

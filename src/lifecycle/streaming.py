@@ -1,11 +1,18 @@
 """Metrics with bootstrap intervals in one streaming pass, in memory that does not grow with rows.
 
-Each row gets `1 + B` weights: 1 for the plain estimate, then B Poisson(1) draws (the Poisson
-bootstrap, which needs no second pass over the data). Every supported metric is a function of
-weighted *sums* — error moments for regression, a confusion matrix, the log loss, and per-class
-score histograms for ROC AUC — so a chunk adds `W.T @ features` to running totals and is then
+Each row gets B Poisson(1) weights (the Poisson bootstrap, which needs no second pass over the
+data; the plain estimate is the unweighted sum). Every supported metric is a function of weighted
+*sums* — error moments for regression, a confusion matrix, the log loss, and per-class score
+histograms for ROC AUC — so a block of rows adds `W.T @ features` to running totals and is then
 forgotten. The weights of a row depend only on the seed and the row's position, so two models
 scored on the same rows get the same replicates: their difference is a *paired* bootstrap.
+
+Cost: the weights are drawn from PCG64's raw 64-bit output cut into four 16-bit uniforms, each
+mapped to its Poisson(1) quantile through a 65,536-entry table (float32; exact for these small
+integers), once per block for every model in the pass. A block's discrete features (confusion
+cells, score-histogram bins) are summed per replicate by one sparse product over the cells the
+block touches; a binary classifier's confusion cell and positive-class score bin are one joint
+cell, so each row touches exactly one.
 
 ROC AUC is computed from 1,000-bin score histograms (ties inside a bin count one half), which
 differs from the exact value by well under 0.001 for realistic scores.
@@ -23,9 +30,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 AUC_BINS = 1000
-BLOCK_ROWS = 8192
+BLOCK_ROWS = 2048  # rows x 200 float32 weights stay in a core's cache
 PROBABILITY_METRICS = ("roc_auc", "log_loss")
 _LUT_BITS = 16
+_FLUSH_ROWS = 1 << 20  # x the largest weight (8) stays below 2**24
 _EPS = float.fromhex("0x1.0p-52")  # sklearn's mape guards |y| with float64 eps
 
 
@@ -59,30 +67,34 @@ def _poisson_table() -> np.ndarray:
     size = 1 << _LUT_BITS
     cdf = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(20)])
     u = (np.arange(size) + 0.5) / size
-    return np.searchsorted(cdf, u).astype(np.float64)
+    return np.searchsorted(cdf, u).astype(np.float32)
 
 
 _TABLE: np.ndarray | None = None
 
 
 def bootstrap_weights(seed: int, first_row: int, rows: int, replicates: int) -> np.ndarray:
-    """(rows, 1 + replicates) weights: a column of ones, then Poisson(1) draws fixed by seed and row."""
+    """(rows, replicates) float32 Poisson(1) weights, fixed by the seed and the first row's position."""
     import numpy as np
 
     global _TABLE
     if _TABLE is None:
         _TABLE = _poisson_table()
-    rng = np.random.default_rng([seed, first_row])
-    draws = rng.integers(0, 1 << _LUT_BITS, size=(rows, replicates), dtype=np.uint16)
-    weights = np.empty((rows, replicates + 1), dtype=np.float64)
-    weights[:, 0] = 1.0
-    np.take(_TABLE, draws, out=weights[:, 1:])
-    return weights
+    count = rows * replicates
+    raw = np.random.PCG64([seed, first_row]).random_raw((count + 3) // 4)
+    draws = raw.view(np.uint16)[:count].reshape(rows, replicates)
+    return np.take(_TABLE, draws)
 
 
 @dataclass
 class Layout:
-    """How a task's rows become dense features and sparse cells (all metrics are their sums)."""
+    """How a task's rows become dense features and sparse cells (all metrics are their sums).
+
+    Cells of a classifier: the confusion matrix (true x predicted), then, for ROC AUC, per-class
+    score histograms (class x negative/positive x bin). A binary classifier's AUC needs only the
+    positive class's histogram, and whether a row is positive is its true class: its confusion cell
+    and its score bin are one joint cell (true x predicted x bin), one per row.
+    """
 
     task: str
     classes: int  # 0 for regression
@@ -94,15 +106,40 @@ class Layout:
         return 7 if self.classes == 0 else 2
 
     @property
+    def joint(self) -> bool:
+        return self.classes == 2 and self.auc
+
+    @property
     def cells(self) -> int:
         if self.classes == 0:
             return 0
         k = self.classes
+        if self.joint:
+            return k * k * AUC_BINS
         return k * k + (k * 2 * AUC_BINS if self.auc else 0)
+
+    def confusion(self, cells: np.ndarray) -> np.ndarray:
+        """[replicate, true, predicted] counts from (replicates, cells) sums."""
+        k = self.classes
+        if self.joint:
+            return cells.reshape(-1, k, k, AUC_BINS).sum(axis=3)
+        return cells[:, : k * k].reshape(-1, k, k)
+
+    def histograms(self, cells: np.ndarray) -> np.ndarray:
+        """[replicate, class, negative/positive, bin] score histograms (binary: the positive class)."""
+        import numpy as np
+
+        k = self.classes
+        if self.joint:
+            by_truth = cells.reshape(-1, k, k, AUC_BINS).sum(axis=2)  # [replicate, true, bin]
+            return np.stack([by_truth[:, 0], by_truth[:, 1]], axis=1)[:, None]
+        return cells[:, k * k :].reshape(-1, k, 2, AUC_BINS)
 
 
 class Totals:
-    """Running weighted sums for `groups` groups × `replicates + 1` weight columns."""
+    """Running weighted sums for `groups` groups x `replicates + 1` weight columns (column 0: the
+    unweighted estimate, then one column per bootstrap replicate). Cells are stored cell-major
+    (group, cell, column), so a block adds each touched cell's replicates as one contiguous row."""
 
     def __init__(self, layout: Layout, replicates: int, groups: int = 1) -> None:
         import numpy as np
@@ -110,11 +147,22 @@ class Totals:
         self.layout = layout
         self.replicates = replicates
         self.dense = np.zeros((groups, replicates + 1, layout.dense))
-        self.cells = np.zeros((groups, replicates + 1, layout.cells))
+        self.cells = np.zeros((groups, layout.cells, replicates + 1))
+        # Group 0's replicate cell sums since the last flush, in float32 (exact integers while
+        # below 2**24: flushed every `_FLUSH_ROWS` rows, each row adding a weight <= the table's max).
+        self._pending = np.zeros((layout.cells, replicates), dtype=np.float32) if replicates else None
+        self._pending_rows = 0
+
+    def _flush(self) -> None:
+        if self._pending is not None and self._pending_rows:
+            self.cells[0, :, 1:] += self._pending
+            self._pending[:] = 0
+            self._pending_rows = 0
 
     def grow(self, groups: int) -> None:
         import numpy as np
 
+        self._flush()
         extra = groups - self.dense.shape[0]
         if extra > 0:
             pad = ((0, extra), (0, 0), (0, 0))
@@ -122,22 +170,34 @@ class Totals:
             self.cells = np.pad(self.cells, pad)
 
     def add(self, dense: np.ndarray, cells: np.ndarray | None, weights: np.ndarray | None) -> None:
-        """One block of rows into group 0, with (rows, 1 + B) `weights` (None: all ones, no replicates)."""
+        """One block of rows into group 0, with (rows, B) replicate `weights` (None: no replicates)."""
         import numpy as np
 
+        self.dense[0, 0] += dense.sum(axis=0)
+        if cells is not None:
+            self.cells[0, :, 0] += np.bincount(cells.ravel(), minlength=self.layout.cells)
         if weights is None:
-            self.dense[0, 0] += dense.sum(axis=0)
-            if cells is not None:
-                self.cells[0, 0] += np.bincount(cells.ravel(), minlength=self.layout.cells)
             return
-        self.dense[0] += weights.T @ dense
+        if self.layout.classes:
+            # Row counts (exact) and log losses: float32 products are plenty.
+            self.dense[0, 1:] += weights.T @ dense.astype(np.float32)
+        else:
+            # float64: r2 subtracts large sums of squares.
+            self.dense[0, 1:] += weights.T.astype(np.float64) @ dense
         if cells is not None:
             from scipy import sparse
 
             n, m = cells.shape
+            touched, local = np.unique(cells.ravel(), return_inverse=True)
             rows = np.repeat(np.arange(n), m)
-            onehot = sparse.csr_matrix((np.ones(n * m), (cells.ravel(), rows)), shape=(self.layout.cells, n))
-            self.cells[0] += (onehot @ weights).T
+            onehot = sparse.csr_matrix(
+                (np.ones(n * m, dtype=np.float32), (local.ravel(), rows)), shape=(len(touched), n)
+            )
+            assert self._pending is not None, "replicate weights for totals without replicates"
+            self._pending[touched] += np.asarray(onehot @ weights)
+            self._pending_rows += n
+            if self._pending_rows >= _FLUSH_ROWS:
+                self._flush()
 
     def add_grouped(self, dense: np.ndarray, cells: np.ndarray | None, groups: np.ndarray) -> None:
         """Point sums (no replicates) per group code."""
@@ -149,9 +209,10 @@ class Totals:
         if cells is not None:
             size = self.layout.cells
             flat = (groups[:, None] * size + cells).ravel()
-            self.cells[:, 0, :] += np.bincount(flat, minlength=g * size).reshape(g, size)
+            self.cells[:, :, 0] += np.bincount(flat, minlength=g * size).reshape(g, size)
 
     def merged(self, groups: list[int]) -> Totals:
+        self._flush()
         out = Totals(self.layout, self.replicates, 1)
         out.dense[0] = self.dense[groups].sum(axis=0)
         out.cells[0] = self.cells[groups].sum(axis=0)
@@ -162,11 +223,13 @@ class Totals:
 
     def rows(self) -> np.ndarray:
         """Weighted row count per group (column 0: the real count)."""
+        self._flush()
         return self.dense[:, 0, 0]
 
     def values(self, metric: str, group: int = 0) -> np.ndarray:
         """The metric for each weight column of one group: [estimate, replicate 1, ..., replicate B]."""
-        dense, cells = self.dense[group], self.cells[group]
+        self._flush()
+        dense, cells = self.dense[group], self.cells[group].T
         if self.layout.classes == 0:
             return _regression(metric, dense)
         return _classification(metric, dense, cells, self.layout)
@@ -191,6 +254,10 @@ def features(layout: Layout, y: np.ndarray, pred: np.ndarray, proba: np.ndarray 
         p = p / np.clip(proba.sum(axis=1), 1e-15, None)
         nll = -np.log(p)
     dense = np.column_stack([np.ones(n), nll])
+    if layout.joint:
+        assert proba is not None, "ROC AUC needs probabilities"
+        bins = np.clip((proba[:, 1] * AUC_BINS).astype(np.int64), 0, AUC_BINS - 1)
+        return dense, ((y * k + pred) * AUC_BINS + bins)[:, None]
     columns = [(y * k + pred)[:, None]]
     if layout.auc and proba is not None:
         bins = np.clip((proba * AUC_BINS).astype(np.int64), 0, AUC_BINS - 1)  # (n, K)
@@ -223,13 +290,12 @@ def _regression(metric: str, s: np.ndarray) -> np.ndarray:
 def _classification(metric: str, dense: np.ndarray, cells: np.ndarray, layout: Layout) -> np.ndarray:
     import numpy as np
 
-    k = layout.classes
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "log_loss":
             return dense[:, 1] / dense[:, 0]
         if metric == "roc_auc":
-            return _auc(cells[:, k * k :].reshape(-1, k, 2, AUC_BINS))
-        confusion = cells[:, : k * k].reshape(-1, k, k)  # [replicate, true, predicted]
+            return _auc(layout.histograms(cells))
+        confusion = layout.confusion(cells)  # [replicate, true, predicted]
         total = confusion.sum(axis=(1, 2))
         tp = np.diagonal(confusion, axis1=1, axis2=2)
         support = confusion.sum(axis=2)
@@ -264,6 +330,6 @@ def _auc(hist: np.ndarray) -> np.ndarray:
     pairs = positive.sum(axis=2) * negative.sum(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_class = wins / pairs
-    if hist.shape[1] == 2:
-        return per_class[:, 1]
+    if hist.shape[1] == 1:  # binary: the positive class's histogram only
+        return per_class[:, 0]
     return per_class.mean(axis=1)

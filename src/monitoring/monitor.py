@@ -231,36 +231,88 @@ def summarise(
     workers = workers or default_workers()
     lock = threading.Lock()
 
-    def summarise_unit(unit: ds.Fragment) -> dict[int | None, WindowState]:
+    def summarise_group(group: list[ds.Fragment]) -> dict[int | None, WindowState]:
+        """Small pieces (a server's log is many small files) are put together into batches of
+        about `batch_rows` rows first: the per-batch cost is paid once per batch, not per file."""
         states: dict[int | None, WindowState] = {}
-        for batch in unit.to_batches(
-            schema=scan_schema, columns=columns, batch_size=batch_rows, use_threads=False
-        ):
+        pending: list[pa.RecordBatch] = []
+        waiting = 0
+
+        def add(batch: pa.RecordBatch) -> None:
             add_batch(states, batch, plan_, where, join)
             if on_rows is not None:
                 with lock:
                     on_rows(batch.num_rows)
+
+        for unit in group:
+            for batch in unit.to_batches(
+                schema=scan_schema, columns=columns, batch_size=batch_rows, use_threads=False
+            ):
+                if not pending and batch.num_rows >= batch_rows // 2:
+                    add(batch)
+                    continue
+                pending.append(batch)
+                waiting += batch.num_rows
+                if waiting >= batch_rows // 2:
+                    add(_combined(pending))
+                    pending, waiting = [], 0
+        if pending:
+            add(_combined(pending))
         return states
 
     states: dict[int | None, WindowState] = {}
     try:
         units, scan_schema = scan_units(dataset, plan_)
-        if workers == 1 or len(units) == 1:
-            partials = map(summarise_unit, units)
-            for partial in partials:
+        groups = _grouped(units, batch_rows // 2)
+        if workers == 1 or len(groups) == 1:
+            for partial in map(summarise_group, groups):
                 for state in partial.values():
                     merge_states(states, state, plan_)
         else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="mmp-monitor") as pool:
-                for partial in pool.map(summarise_unit, units):
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="mmp-monitor")
+            try:
+                for partial in pool.map(summarise_group, groups):
                     for state in partial.values():
                         merge_states(states, state, plan_)
+            finally:  # on an error, units not started yet are dropped rather than read in vain
+                pool.shutdown(wait=True, cancel_futures=True)
     except (OSError, pa.ArrowInvalid) as exc:
         raise MmpError(f"{where}: cannot read: {first_line(exc)}", "check the files") from None
     return states
 
 
-def scan_units(dataset: ds.Dataset, plan_: Plan) -> tuple[list[ds.Fragment], pa.Schema]:
+def _combined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """One batch of several (dictionary columns get one unified dictionary)."""
+    import pyarrow as pa
+
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
+def _grouped(units: list[tuple[ds.Fragment, int | None]], rows: int) -> list[list[ds.Fragment]]:
+    """Consecutive units put together until a group holds `rows` rows (unknown size: alone)."""
+    groups: list[list[ds.Fragment]] = []
+    current: list[ds.Fragment] = []
+    held = 0
+    for unit, size in units:
+        if size is None:
+            if current:
+                groups.append(current)
+                current, held = [], 0
+            groups.append([unit])
+            continue
+        current.append(unit)
+        held += size
+        if held >= rows:
+            groups.append(current)
+            current, held = [], 0
+    if current:
+        groups.append(current)
+    return groups
+
+
+def scan_units(dataset: ds.Dataset, plan_: Plan) -> tuple[list[tuple[ds.Fragment, int | None]], pa.Schema]:
     """The dataset as independent pieces of work, and the schema to read them with.
 
     Parquet files are split into row groups, and text columns that are counted by level are read
@@ -271,7 +323,7 @@ def scan_units(dataset: ds.Dataset, plan_: Plan) -> tuple[list[ds.Fragment], pa.
 
     fragments = list(dataset.get_fragments())
     if not fragments or not isinstance(dataset.format, ds.ParquetFileFormat):
-        return fragments, dataset.schema
+        return [(fragment, None) for fragment in fragments], dataset.schema
     level_columns = [
         name
         for name, bins in {**plan_.columns, **plan_.prediction}.items()
@@ -284,18 +336,16 @@ def scan_units(dataset: ds.Dataset, plan_: Plan) -> tuple[list[ds.Fragment], pa.
     for name in level_columns:
         index = schema.get_field_index(name)
         schema = schema.set(index, schema.field(name).with_type(pa.dictionary(pa.int32(), pa.string())))
-    units: list[ds.Fragment] = []
+    units: list[tuple[ds.Fragment, int | None]] = []
     for fragment in fragments:
-        groups = [group.id for group in fragment.row_groups] or [None]
-        for group in groups:
-            units.append(
-                fmt.make_fragment(
-                    fragment.path,
-                    filesystem=fragment.filesystem,
-                    partition_expression=fragment.partition_expression,
-                    row_groups=None if group is None else [group],
-                )
+        for group in fragment.row_groups or [None]:
+            unit = fmt.make_fragment(
+                fragment.path,
+                filesystem=fragment.filesystem,
+                partition_expression=fragment.partition_expression,
+                row_groups=None if group is None else [group.id],
             )
+            units.append((unit, None if group is None else group.num_rows))
     return units, schema
 
 

@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -60,7 +60,7 @@ class Entry:
     model_name: str
     model_version: str
     contract: FeatureContract
-    rows: list[dict[str, Any]]
+    rows: Sequence[Mapping[str, Any]]
     results: list[dict[str, Any]]
     latency_ms: float
     batch: bool
@@ -140,7 +140,7 @@ class PredictionLog:
         model_name: str,
         model_version: str,
         contract: FeatureContract,
-        rows: list[dict[str, Any]],
+        rows: Sequence[Mapping[str, Any]],
         results: list[dict[str, Any]],
         latency_s: float,
         batch: bool = False,
@@ -238,39 +238,54 @@ def log_schema(contract: FeatureContract, partitioned: bool) -> pa.Schema:
 
 
 def to_table(entries: list[Entry], partitioned: bool) -> pa.Table:
-    """Entries of one model contract as one Arrow table (values that do not fit a type become null)."""
+    """Entries of one model contract as one Arrow table (values that do not fit a type become null).
+
+    Built column by column (the inputs by Arrow from the records in one call), not cell by cell: it
+    runs in the serving process, where every millisecond it holds the interpreter is taken from
+    requests."""
     import pyarrow as pa
+
+    from mmp.monitoring.sketch import level_text
 
     contract = entries[0].contract
     schema = log_schema(contract, partitioned)
-    columns: dict[str, list[Any]] = {f.name: [] for f in schema}
-    probability = _probability_columns(contract)
-    from mmp.monitoring.sketch import level_text
+    counts = [len(e.rows) for e in entries]
 
+    def repeated(values: list[Any]) -> list[Any]:
+        return list(itertools.chain.from_iterable(map(itertools.repeat, values, counts)))
+
+    columns: dict[str, list[Any]] = {
+        REQUEST_ID: [
+            f"{e.request_id}/{i}" if e.batch else e.request_id for e in entries for i in range(len(e.rows))
+        ],
+        SERVED_AT: repeated([e.served_at for e in entries]),
+        MODEL_NAME: repeated([e.model_name for e in entries]),
+        LATENCY_MS: repeated([e.latency_ms for e in entries]),
+    }
+    if not partitioned:
+        columns[MODEL_VERSION] = repeated([e.model_version for e in entries])
+        columns[DATE] = repeated([e.served_at.date().isoformat() for e in entries])
+    results = [result for e in entries for result in e.results]
+    columns[PREDICTION] = [result.get("prediction") for result in results]
     keys = [level_text(c) for c in contract.classes or []]
+    for name, key in zip(_probability_columns(contract), keys, strict=True):
+        columns[name] = [(result.get("probabilities") or {}).get(key) for result in results]
+    rows = [row for e in entries for row in e.rows]
     inputs = contract.request_columns
-    for e in entries:
-        for i, (row, result) in enumerate(zip(e.rows, e.results, strict=True)):
-            columns[REQUEST_ID].append(f"{e.request_id}/{i}" if e.batch else e.request_id)
-            columns[SERVED_AT].append(e.served_at)
-            columns[MODEL_NAME].append(e.model_name)
-            if not partitioned:
-                columns[MODEL_VERSION].append(e.model_version)
-                columns[DATE].append(e.served_at.date().isoformat())
-            columns[LATENCY_MS].append(e.latency_ms)
-            for name in inputs:
-                columns[name].append(row.get(name))
-            columns[PREDICTION].append(result.get("prediction"))
-            proba = result.get("probabilities") or {}
-            for name, key in zip(probability, keys, strict=True):
-                columns[name].append(proba.get(key))
-    arrays = []
+    arrays: dict[str, pa.Array] = {}
+    try:
+        table = pa.Table.from_pylist(rows, schema=pa.schema([schema.field(name) for name in inputs]))
+        arrays.update({name: table.column(name).combine_chunks() for name in inputs})
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        columns.update({name: [row.get(name) for row in rows] for name in inputs})
     for f in schema:
+        if f.name in arrays:
+            continue
         try:
-            arrays.append(pa.array(columns[f.name], type=f.type, from_pandas=True))
+            arrays[f.name] = pa.array(columns[f.name], type=f.type, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-            arrays.append(pa.array(columns[f.name], from_pandas=True).cast(f.type, safe=False))
-    return pa.Table.from_arrays(arrays, schema=schema)
+            arrays[f.name] = pa.array(columns[f.name], from_pandas=True).cast(f.type, safe=False)
+    return pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
 
 
 # ------------------------------------------------------------------------------------------ sinks

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from mmp.core.scoring import Predictions
+
 PROFILE_FILE = "reference_profile.json"
 PROFILE_FORMAT = 1
 PREDICTION = "prediction"
@@ -321,8 +323,13 @@ def training_profile(
     train: pd.DataFrame,
     validation: pd.DataFrame,
     pipeline: Any,
+    validation_predictions: Predictions | None = None,
 ) -> ReferenceProfile:
-    """The profile `mmp train` writes: training-split inputs and answers, validation-split calibration."""
+    """The profile `mmp train` writes: training-split inputs and answers, validation-split calibration.
+
+    `validation_predictions` are the pipeline's answers on `validation` when the caller already has
+    them (training scores the split for its metrics): the split is then not scored a second time.
+    """
     import numpy as np
 
     from mmp.core.scoring import predict
@@ -335,6 +342,6 @@ def training_profile(
     checked = None
     target = contract.target_column
     if target and len(validation) and contract.task != "clustering":
-        val = predict(pipeline, contract, validation[inputs])
+        val = validation_predictions or predict(pipeline, contract, validation[inputs])
         checked = (validation[target].to_numpy(), np.asarray(val.values), val.probabilities)
     return build_profile(contract, train, settings, "training split", predictions, checked)

@@ -111,18 +111,94 @@ class _Partitions:
             return pa.ipc.open_stream(source).read_all()
 
 
-def _hash_part(keys: pa.Array | pa.ChunkedArray, parts: int) -> np.ndarray:
+def key_hash(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash per text key, vectorised over Arrow's buffers (no Python string per key).
+
+    A polynomial hash of the bytes (wrapping mod 2^64), mixed with the length and finalised with
+    MurmurHash3's fmix64: stable across runs and processes, so one key always lands in the same
+    partition, and good enough that distinct keys practically never share a hash.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks() if keys.num_chunks != 1 else keys.chunk(0)
+    if keys.type != pa.string():
+        keys = pc.cast(keys, pa.string())
+    n = len(keys)
+    out = np.zeros(n, dtype=np.uint64)
+    if n == 0:
+        return out
+    _, offsets_buffer, data_buffer = keys.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[keys.offset : keys.offset + n + 1]
+    offsets = offsets.astype(np.int64)
+    first, last = int(offsets[0]), int(offsets[-1])
+    lengths = np.diff(offsets)
+    with np.errstate(over="ignore"):
+        if last > first:
+            data = np.frombuffer(data_buffer, dtype=np.uint8)[first:last].astype(np.uint64)
+            starts = offsets[:-1] - first
+            position = np.arange(last - first, dtype=np.int64) - np.repeat(starts, lengths)
+            powers = np.cumprod(np.full(int(lengths.max()), _PRIME, dtype=np.uint64))
+            filled = lengths > 0
+            out[filled] = np.add.reduceat((data + np.uint64(1)) * powers[position], starts[filled])
+        out ^= lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        out ^= out >> np.uint64(33)
+        out *= np.uint64(0xFF51AFD7ED558CCD)
+        out ^= out >> np.uint64(33)
+        out *= np.uint64(0xC4CEB9FE1A85EC53)
+        out ^= out >> np.uint64(33)
+    return out
+
+
+_PRIME = 0x100000001B3  # FNV's 64-bit prime
+
+
+def _hash_part(keys: pa.Array | pa.ChunkedArray | np.ndarray, parts: int) -> np.ndarray:
     """A stable partition number per key (the same key always lands in the same partition)."""
     import numpy as np
-    import pandas as pd
 
     if parts == 1:
         return np.zeros(len(keys), dtype="int64")
-    values = keys.to_numpy(zero_copy_only=False) if hasattr(keys, "to_numpy") else keys
-    if values.dtype.kind in "OUS":
-        values = np.asarray(values, dtype=object)
-    hashed = pd.util.hash_array(values)
+    if isinstance(keys, np.ndarray):  # window starts
+        with np.errstate(over="ignore"):
+            hashed = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        hashed ^= hashed >> np.uint64(29)
+    else:
+        hashed = key_hash(keys)
     return np.asarray(hashed % np.uint64(parts), dtype="int64")
+
+
+class _KeyIndex:
+    """Label keys in memory, looked up by hash with a binary search: building it once and probing
+    each batch costs O(batch · log labels), where `pc.index_in` would rebuild a hash set of all the
+    labels for every batch."""
+
+    def __init__(self, keys: pa.Array) -> None:
+        import numpy as np
+
+        self.keys = keys
+        hashes = key_hash(keys)
+        self.order = np.argsort(hashes, kind="stable")
+        self.hashes = hashes[self.order]
+
+    def lookup(self, keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in `keys` that have a label, the label's row) — keys compared exactly."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        probe = key_hash(keys)
+        slot = np.searchsorted(self.hashes, probe)
+        slot[slot == len(self.hashes)] = 0
+        hit = np.flatnonzero(self.hashes[slot] == probe) if len(self.hashes) else np.zeros(0, "int64")
+        if keys.null_count:
+            hit = hit[np.asarray(keys.is_valid().to_numpy(zero_copy_only=False))[hit]]
+        rows = self.order[slot[hit]]
+        same = pc.equal(keys.take(pa.array(hit)), self.keys.take(pa.array(rows)))
+        exact = np.asarray(same.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+        return hit[exact], rows[exact]
 
 
 class LabelJoin:
@@ -173,10 +249,11 @@ class LabelJoin:
                 self.spilled.write(table, _hash_part(table[KEY], self.spilled.parts))
         if self.spilled is not None:
             self.spilled.close()
-            self.memory = None
+            self.memory, self.index = None, None
             self.predictions: _Partitions | None = _Partitions(folder, "predictions", self.spilled.parts)
         else:
             self.memory = _latest(pa.concat_tables(memory)) if memory else None
+            self.index = _KeyIndex(self.memory[KEY].combine_chunks()) if self.memory is not None else None
             self.predictions = None
         # joined rows, partitioned by window: a window is scored with all its rows, one partition
         # (a few windows) in memory at a time
@@ -195,12 +272,12 @@ class LabelJoin:
         keys = prediction_keys(batch, self.spec, start)
         taken = None
         if self.memory is not None:
-            index = pc.index_in(keys, value_set=self.memory[KEY])
-            matched = index.is_valid()
-            if not pc.any(matched).as_py():
+            assert self.index is not None
+            hit, rows = self.index.lookup(keys)
+            if len(hit) == 0:
                 return
-            taken = pc.filter(index, matched)
-            batch = batch.filter(matched)
+            taken = pa.array(rows)
+            batch = batch.take(pa.array(hit))
         elif keys.null_count:
             batch, keys = batch.filter(keys.is_valid()), keys.drop_null()
         columns = {
@@ -225,7 +302,7 @@ class LabelJoin:
         return pc.cast(column, pa.float64())
 
     def _record(self, table: pa.Table) -> None:
-        self.joined.write(table, _hash_part(table[WINDOW], self.joined.parts))
+        self.joined.write(table, _hash_part(table[WINDOW].to_numpy(), self.joined.parts))
 
     # ------------------------------------------------------------------------ at the end
 
@@ -283,25 +360,37 @@ def score_rows(
     names = realized_metric_names(contract) if names is None else names
     if contract.task == "classification":
         classes = [level_text(c) for c in contract.classes or []]
-        position = {c: i for i, c in enumerate(classes)}
-        truth = np.array([position.get(level_text(v), -1) for v in _values(y_true)], dtype="int64")
-        predicted = np.array([position.get(level_text(v), -1) for v in _values(y_pred)], dtype="int64")
+        truth, predicted = _positions(y_true, classes), _positions(y_pred, classes)
         if proba is not None and (proba.shape[1] != len(classes) or np.isnan(proba).any()):
             proba = None
         usable = [n for n in names if get_metric(n).needs != "proba" or proba is not None]
         values = compute_metrics(usable, truth, predicted, proba, classes=list(range(len(classes))))
     else:
-        truth = np.asarray(_values(y_true), dtype="float64")
-        predicted = np.asarray(_values(y_pred), dtype="float64")
+        truth, predicted = _floats(y_true), _floats(y_pred)
         keep = ~(np.isnan(truth) | np.isnan(predicted))
         values = compute_metrics(names, truth[keep], predicted[keep]) if keep.any() else {}
     return {k: v for k, v in values.items() if math.isfinite(v)}
 
 
-def _values(column: Any) -> list[Any]:
-    if hasattr(column, "to_pylist"):
-        return list(column.to_pylist())
-    return list(column)
+def _positions(values: Any, classes: list[str]) -> np.ndarray:
+    """Each value's class position (compared as text, like `level_text`), -1 for no class."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(values, pa.Array | pa.ChunkedArray):
+        values = pa.array([None if v is None else level_text(v) for v in values], pa.string())
+    found = pc.index_in(as_text(values), value_set=pa.array(classes, pa.string()))
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype="int64")
+
+
+def _floats(values: Any) -> np.ndarray:
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return as_float(values)
+    return np.asarray(values, dtype="float64")
 
 
 def _latest(labels: pa.Table) -> pa.Table:

@@ -28,6 +28,7 @@ from mmp.pipelines.tracking import exact_requirements, flatten, git_commit
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mmp.core.scoring import Predictions
     from mmp.pipelines.tune import TuningResult
     from mmp.recipe.config import Config
     from mmp.recipe.loader import Loaded
@@ -93,26 +94,38 @@ def train(
         pipeline.fit(X, y)
         fit_seconds = time.perf_counter() - fit_started
     with progress.step("Evaluating"):
-        metrics = _metrics(spec, prepared, pipeline)
+        metrics, scored = _metrics(spec, prepared, pipeline)
     with progress.step("Logging to MLflow"):
-        result = _log(recipe, spec, config, prepared, pipeline, metrics, fit_seconds, register_as, tuning)
+        result = _log(
+            recipe, spec, config, prepared, pipeline, metrics, scored, fit_seconds, register_as, tuning
+        )
     result.duration_s = round(time.perf_counter() - started, 3)
     return result
 
 
-def _metrics(recipe: Recipe, prepared: Prepared, pipeline: Any) -> dict[str, float]:
+def _metrics(
+    recipe: Recipe, prepared: Prepared, pipeline: Any
+) -> tuple[dict[str, float], dict[str, Predictions]]:
+    """The validation and test metrics, and each split's predictions (scored once: the reference
+    profile reuses the validation split's instead of predicting again)."""
+    from mmp.core.scoring import predict
+
     out: dict[str, float] = {}
+    scored: dict[str, Predictions] = {}
+    inputs = prepared.columns.model_input
     for split_name, prefix in (("validation", "val"), ("test", "test")):
+        frame = prepared.splits.named()[split_name]
+        given = None
+        if len(frame) and recipe.task != "clustering":
+            # Labels and probabilities from one pass through the preprocessing (`scoring.predict`),
+            # the same values `pipeline.predict`/`predict_proba` give.
+            scored[split_name] = predict(pipeline, prepared.contract, frame[inputs])
+            given = (scored[split_name].values, scored[split_name].probabilities)
         values = evaluate(
-            pipeline,
-            prepared.splits.named()[split_name],
-            prepared.columns.model_input,
-            prepared.columns.target,
-            recipe.task,
-            recipe.metric_names,
+            pipeline, frame, inputs, prepared.columns.target, recipe.task, recipe.metric_names, given
         )
         out.update({f"{prefix}_{k}": v for k, v in values.items()})
-    return out
+    return out, scored
 
 
 def _classes(pipeline: Any, task: str) -> list[Any] | None:
@@ -128,6 +141,7 @@ def _log(
     prepared: Prepared,
     pipeline: Any,
     metrics: dict[str, float],
+    scored: dict[str, Predictions],
     fit_seconds: float,
     register_as: str | None,
     tuning: TuningResult | None,
@@ -138,11 +152,13 @@ def _log(
 
     from mmp import __version__
     from mmp.core import conformance
+    from mmp.core.tracking import libyaml_model_reads
     from mmp.pipelines import artifact_transformers
 
     settings = config.model.mlflow
     store = settings.store()
-    experiment_id = store.experiment_id(settings.experiment, settings.artifact_location)
+    client = store.client()
+    experiment_id = store.experiment_id(settings.experiment, settings.artifact_location, client)
     columns = prepared.columns
     classes = _classes(pipeline, spec.task)
     contract = prepared.contract.model_copy(
@@ -154,7 +170,12 @@ def _log(
     data_print = fingerprint(prepared.frame)
     # --- monitoring: the reference profile `mmp monitor` compares served data with (mmp.monitoring)
     profile = training_profile(
-        contract, spec.monitoring, prepared.splits.train, prepared.splits.validation, pipeline
+        contract,
+        spec.monitoring,
+        prepared.splits.train,
+        prepared.splits.validation,
+        pipeline,
+        validation_predictions=scored.get("validation"),
     )
     # ---
     model_metadata = ModelMetadata(
@@ -203,8 +224,11 @@ def _log(
         logged_metrics[f"tuning_best_val_{tuning.metric}"] = tuning.best_value
         tags.update({"mmp.tuning.metric": tuning.metric, "mmp.tuning.direction": tuning.direction})
     now_ms = int(time.time() * 1000)
-    client = store.client()
-    with store.fluent(), mlflow.start_run(experiment_id=experiment_id, run_name=spec.name, tags=tags) as run:
+    with (
+        store.fluent(),
+        libyaml_model_reads(),
+        mlflow.start_run(experiment_id=experiment_id, run_name=spec.name, tags=tags) as run,
+    ):
         client.log_batch(
             run.info.run_id,
             metrics=[Metric(key, float(value), now_ms, 0) for key, value in logged_metrics.items()],

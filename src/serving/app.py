@@ -134,6 +134,8 @@ async def _load_then_follow(
         if on_load_failure is not None:
             on_load_failure(message)
         return
+    if service.readiness is not None:
+        service.readiness.mark_ready()
     tasks.extend(_follow(service))
 
 

@@ -18,14 +18,15 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from mmp.serving.scorer import ServedModel
 
 Row = dict[str, Any]
 Scorer = Callable[[ServedModel, list[Row], str], list[dict[str, Any]]]
+Records = TypeVar("Records", bound=Sized)
 
 
 class BatcherStopped(RuntimeError):
@@ -142,10 +143,12 @@ class MicroBatcher:
         return outcomes
 
 
-def timed(score: Callable[[ServedModel, list[Row]], list[dict[str, Any]]], observe: Any) -> Scorer:
+def timed(
+    score: Callable[[ServedModel, Records], list[dict[str, Any]]], observe: Any
+) -> Callable[[ServedModel, Records, str], list[dict[str, Any]]]:
     """Wrap a scorer so every pipeline call is measured: observe(model, kind, rows, seconds)."""
 
-    def run(model: ServedModel, rows: list[Row], kind: str) -> list[dict[str, Any]]:
+    def run(model: ServedModel, rows: Records, kind: str) -> list[dict[str, Any]]:
         started = time.perf_counter()
         try:
             return score(model, rows)

@@ -8,6 +8,7 @@ model's contract and appends them to the labels log before answering.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mmp.serving.errors import ApiError
@@ -68,7 +69,7 @@ class Monitoring:
         self,
         request_id: str,
         model: ServedModel,
-        rows: list[dict[str, Any]],
+        rows: Sequence[dict[str, Any]],
         results: list[dict[str, Any]],
         seconds: float,
         batch: bool,

@@ -6,14 +6,14 @@ own frame, so concurrent requests and micro-batches never share state.
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from mmp.core.model_store import LoadedModel
-from mmp.core.scoring import predict, records_frame
+from mmp.core.scoring import columns_frame, predict
+from mmp.serving.columns import Columns
 from mmp.serving.schema import example_record
 
 
@@ -70,6 +70,11 @@ def one_numeric_thread() -> None:
 
 def score_rows(model: ServedModel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One pipeline call for all rows; raises `UnscorableInput` when the pipeline rejects the values."""
+    return score_columns(model, Columns.from_rows(model.loaded.contract.request_columns, rows))
+
+
+def score_columns(model: ServedModel, columns: Columns) -> list[dict[str, Any]]:
+    """One pipeline call for all records; raises `UnscorableInput` when the pipeline rejects them."""
     import numpy as np
 
     one_numeric_thread()
@@ -79,50 +84,54 @@ def score_rows(model: ServedModel, rows: list[dict[str, Any]]) -> list[dict[str,
         # Extreme (but finite, schema-valid) values overflow inside scalers: let them become inf
         # quietly (numpy's errstate is per thread) so scikit-learn's own input check reports them.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            out = predict(model.loaded.pipeline, contract, records_frame(contract, rows))
+            out = predict(model.loaded.pipeline, contract, columns_frame(contract, columns.values))
     except (ValueError, OverflowError) as exc:
         # scikit-learn raises ValueError for input it cannot handle (unknown categories, values
         # beyond float32): the client's data, not a broken model. Everything else is a model bug.
         raise UnscorableInput(_first_line(exc)) from exc
-    values = out.values.tolist()
-    probabilities = out.probabilities.tolist() if out.probabilities is not None else None
-    class_keys = [str(_plain(c)) for c in (out.classes or [])]
+    values = out.values
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        first = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise UnscorableInput("the model returned a non-finite prediction for this input", first)
+    predictions = [_plain(v) for v in values.tolist()]
     entities = contract.entity_columns
-    results: list[dict[str, Any]] = []
-    for i, row in enumerate(rows):
-        value = _plain(values[i])
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UnscorableInput("the model returned a non-finite prediction for this input", i)
-        item: dict[str, Any] = {"prediction": value}
-        if probabilities is not None:
-            item["probabilities"] = dict(zip(class_keys, probabilities[i], strict=True))
-        if entities:
-            item["entities"] = {name: _jsonable(row[name]) for name in entities}
-        results.append(item)
+    if out.probabilities is None and not entities:
+        return [{"prediction": p} for p in predictions]
+    results: list[dict[str, Any]] = [{"prediction": p} for p in predictions]
+    if out.probabilities is not None:
+        class_keys = [str(_plain(c)) for c in (out.classes or [])]
+        for item, row in zip(results, out.probabilities.tolist(), strict=True):
+            item["probabilities"] = dict(zip(class_keys, row, strict=True))
+    if entities:
+        echoed = [[_jsonable(v) for v in columns.values[name]] for name in entities]
+        for item, record in zip(results, zip(*echoed, strict=True), strict=True):
+            item["entities"] = dict(zip(entities, record, strict=True))
     return results
 
 
-def score_isolating(model: ServedModel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Score rows; if the pipeline rejects them, find the first record it cannot score by bisection
-    (about log2(n) extra calls) so the error can name it."""
+def score_isolating(model: ServedModel, columns: Columns) -> list[dict[str, Any]]:
+    """Score records; if the pipeline rejects them, find the first record it cannot score by
+    bisection (about log2(n) extra calls) so the error can name it."""
     try:
-        return score_rows(model, rows)
+        return score_columns(model, columns)
     except UnscorableInput as exc:
-        if len(rows) == 1:
+        if columns.n == 1:
             raise UnscorableInput(str(exc), 0) from exc.__cause__
-        lo, hi = 0, len(rows)  # the first bad row is in rows[lo:hi]
+        if exc.index is not None:
+            raise
+        lo, hi = 0, columns.n  # the first bad record is in [lo, hi)
         while hi - lo > 1:
             mid = (lo + hi) // 2
             try:
-                score_rows(model, rows[lo:mid])
+                score_columns(model, columns.slice(lo, mid))
                 lo = mid
             except UnscorableInput:
                 hi = mid
         try:
-            score_rows(model, rows[lo:hi])
+            score_columns(model, columns.slice(lo, hi))
         except UnscorableInput as single:
             raise UnscorableInput(str(single), lo) from single.__cause__
-        raise  # no single row fails on its own: report the batch as a whole
+        raise  # no single record fails on its own: report the batch as a whole
 
 
 def warm_up(model: ServedModel) -> None:

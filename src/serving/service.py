@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmp.core.model_store import ModelCard
 from mmp.serving.auth import ApiKeys
 from mmp.serving.batcher import BatcherStopped, MicroBatcher, timed
+from mmp.serving.columns import Columns
 from mmp.serving.errors import REQUEST_ID_KEY, ApiError
 from mmp.serving.prediction_logging import Monitoring
 from mmp.serving.runtime import ModelHolder
@@ -24,6 +26,7 @@ from mmp.serving.schema import Schemas
 from mmp.serving.scorer import ServedModel, UnscorableInput, score_isolating, score_rows
 from mmp.serving.settings import ServeSettings
 from mmp.serving.stats import RollingStats, SharedStats
+from mmp.serving.workers import WorkerReadiness
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -45,6 +48,9 @@ class Service:
         self.stats = RollingStats()
         state = settings.state_dir
         self.shared = SharedStats(self.stats, Path(state) / "stats") if state else None
+        self.readiness: WorkerReadiness | None = None  # several workers: /ready waits for all
+        if state and settings.workers > 1:
+            self.readiness = WorkerReadiness(Path(state) / "ready", settings.workers)
         self.keys = ApiKeys(settings.keys(), settings.docs_public)
         self.classifier = card.contract.task == "classification"
         # The served model's name: a reload keeps it (an alias belongs to one registered model).
@@ -89,12 +95,12 @@ class Service:
         results = await anyio.to_thread.run_sync(self.score, model, [row], "single", abandon_on_cancel=True)
         return results[0], model
 
-    async def score_many(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ServedModel]:
+    async def score_many(self, columns: Columns) -> tuple[list[dict[str, Any]], ServedModel]:
         import anyio
 
         model = self.model()
         results = await anyio.to_thread.run_sync(
-            self.score_batch, model, rows, "batch", abandon_on_cancel=True
+            self.score_batch, model, columns, "batch", abandon_on_cancel=True
         )
         return results, model
 
@@ -102,7 +108,7 @@ class Service:
         self,
         model: ServedModel,
         results: list[dict[str, Any]],
-        rows: list[dict[str, Any]] | None = None,
+        rows: Sequence[dict[str, Any]] | None = None,
         request_id: str = "-",
         started: float | None = None,
         batch: bool = False,

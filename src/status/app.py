@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmp.status.collector import Collector
 from mmp.status.config import StatusConfig
-from mmp.status.page import render
+from mmp.status.page import render, render_tiles
 from mmp.status.store import Store
 from mmp.status.views import UnknownModel, Views, envelope, iso
 
@@ -50,7 +50,22 @@ def create_app(
     store = store or Store(config.database_url())
     collector = Collector(config, store, clock)
     views = Views(config, store)
-    collector.after_collect.append(lambda: views.warm(clock()))
+
+    def tiles_html(now: float) -> str:
+        """The page's tiles and charts, rendered once per collection."""
+
+        def tiles() -> str:
+            reloads = _reload_marks(store, now)
+            return render_tiles(config, views.current(now), views.charts(now), reloads, now)
+
+        return views.cached(("tiles",), tiles)
+
+    def warm() -> None:  # after each collection: the page and the default history are ready
+        now = clock()
+        views.warm(now)
+        tiles_html(now)
+
+    collector.after_collect.append(warm)
     max_hours = config.retention_hours
 
     @asynccontextmanager
@@ -135,10 +150,8 @@ def create_app(
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
         now = clock()
-        tiles = views.current(now)
-        charts = views.charts(now)
-        reloads = views.cached(("reloads",), lambda: _reload_marks(store, now))
-        return render(config, tiles, charts, reloads, views.alerts(24, now), now, iso(last()))
+        # alerts are read on every visit: they are claimed just after a collection's rows are stored
+        return render(config, tiles_html(now), views.alerts(24, now), now, iso(last()))
 
     return app
 

@@ -43,7 +43,10 @@ h1{font-size:1.3rem;margin:0 0 .2rem} .meta{color:#57606a;font-size:.85rem;margi
 
 
 def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
+    """Milliseconds that fit five to a tile: one decimal below a second, none above."""
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if value < 1000 else f"{value:.0f}"
 
 
 def _chart(
@@ -81,23 +84,24 @@ def _chart(
             'stroke="#57606a" stroke-width="1"><title>new version</title></line>'
         )
     for key, colour in SERIES:
-        coords = " ".join(f"{x(p['ts']):.1f},{y(p[key]):.1f}" for p in points if p[key] is not None)
-        if coords:
-            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>')
+        coords = [(x(p["ts"]), y(p[key])) for p in points if p[key] is not None]
+        if len(coords) == 1:  # a line needs two points: a first step shows as a dot
+            parts.append(f'<circle cx="{coords[0][0]:.1f}" cy="{coords[0][1]:.1f}" r="2" fill="{colour}"/>')
+        elif coords:
+            line = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{line}"/>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def render(
+def render_tiles(
     cfg: StatusConfig,
     tiles: list[dict[str, Any]],
     history: dict[str, list[dict[str, Any]]],
     reloads: dict[str, list[float]],
-    alerts: list[dict[str, Any]],
     now: float,
-    last_updated: str | None,
 ) -> str:
-    refresh = max(5, min(60, round(cfg.interval_s)))
+    """The tiles with their 24 h charts: the costly part, computed once per collection."""
     body = []
     for tile in tiles:
         name = tile["model_name"]
@@ -120,6 +124,13 @@ def render(
             f"{html.escape(reloaded)}</div>{problem}"
             f"{_chart(history.get(name, []), reloads.get(name, []), now - 86400, now, cfg)}</section>"
         )
+    return "".join(body)
+
+
+def render(
+    cfg: StatusConfig, tiles_html: str, alerts: list[dict[str, Any]], now: float, last_updated: str | None
+) -> str:
+    refresh = max(5, min(60, round(cfg.interval_s)))
     alert_items = "".join(
         f'<li class="{a["state"]}">{html.escape(a["state"])} · {html.escape(a["fired_at"] or "")} · '
         f"{html.escape(a['message'])}</li>"
@@ -134,6 +145,6 @@ def render(
         f"<div class=meta>p95 good &lt; {cfg.thresholds.good_ms:g} ms, "
         f"warning &lt; {cfg.thresholds.warning_ms:g} ms · current = last {cfg.current_window_s:g} s · "
         f"last collection {html.escape(last_updated or 'not yet')} · page {stamp} · charts: 24 h p50 "
-        f'(blue) p95 (purple) p99 (orange)</div><div class="tiles">{"".join(body)}</div>'
+        f'(blue) p95 (purple) p99 (orange)</div><div class="tiles">{tiles_html}</div>'
         f'<div class="alerts"><h2>Alerts</h2><ul>{alert_items or "<li>none</li>"}</ul></div></body></html>'
     )

@@ -182,57 +182,157 @@ def test_a_promotion_refuses_when_the_alias_moved_during_evaluation(
     assert entry.action == "refused" and not entry.moved
 
 
-def test_two_concurrent_promotions_cannot_both_hold_the_lock(lab: Lab, config: Any) -> None:
+def test_a_rollback_refuses_when_the_alias_moved_before_it_took_the_lock(
+    lab: Lab, config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmp.lifecycle import promote as promote_module
+    from mmp.lifecycle.promote import PromoteRequest, RollbackRequest, promote, rollback
+
+    name = lab.register("bad", "good", "good")
+    assert promote(PromoteRequest(name, "1", force=True, reason="first"), config).promoted
+    assert promote(PromoteRequest(name, "2", data_path=str(lab.eval_data)), config).promoted
+    acquire = promote_module.AliasLock.acquire
+
+    def another_promotion_moves_first(lock: Any) -> None:
+        lab.client().set_registered_model_alias(name, "champion", "3")
+        acquire(lock)
+
+    monkeypatch.setattr(promote_module.AliasLock, "acquire", another_promotion_moves_first)
+    with pytest.raises(MmpError, match="moved from 2 to 3 while this rollback was being prepared"):
+        rollback(RollbackRequest(name, reason="region 3"), config)
+    assert _alias(lab, name) == "3"
+    refused = _history(lab, name)[0]
+    assert (refused.action, refused.from_version, refused.to_version) == ("refused", "2", "1")
+    assert not refused.moved and refused.reason == "region 3"
+
+
+def test_a_held_lock_makes_a_promotion_wait_then_give_up_recording_nothing(
+    lab: Lab, config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock is exclusive; a promotion waits up to LOCK_WAIT_S for it, then fails, nothing moved."""
+    import threading
+
+    from mmp.lifecycle import models
     from mmp.lifecycle.models import AliasLock
     from mmp.lifecycle.promote import PromoteRequest, promote
 
+    monkeypatch.setattr(models, "LOCK_WAIT_S", 0.3)
     name = lab.register("bad", "good")
     lock = AliasLock(lab.client(), name, "champion")
     lock.acquire()
     try:
         with pytest.raises(MmpError, match="in progress"):
-            AliasLock(lab.client(), name, "champion").acquire()
+            AliasLock(lab.client(), name, "champion", wait_s=0).acquire()
         with pytest.raises(MmpError, match="in progress"):
             promote(PromoteRequest(name, "2", data_path=str(lab.eval_data)), config)
     finally:
         lock.release()
     assert _alias(lab, name) is None and _history(lab, name) == []
+
+    lock.acquire()
+    threading.Timer(0.2, lock.release).start()  # the other promotion finishes its move
+    waiting = AliasLock(lab.client(), name, "champion", wait_s=30)
+    waiting.acquire()
+    waiting.release()
     assert promote(PromoteRequest(name, "2", data_path=str(lab.eval_data)), config).promoted
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        # unknown model, version or alias
         (["promote", "nosuchmodel", "--version", "1"], "no registered model named 'nosuchmodel'"),
         (["promote", "{name}", "--version", "9"], "has no version 9"),
-        (["promote", "{name}", "--version", "3"], "different feature contract"),
-        (["promote", "{name}", "--version", "2", "-d", "{nolabels}"], "missing the column 'churned'"),
-        (["promote", "{name}", "--version", "2", "-d", "{empty}"], "no row of"),
-        (["promote", "{name}", "--version", "2", "--force"], "--force needs --reason"),
-        (["rollback", "{name}", "--alias", "staging"], "no move of"),
-        (["evaluate", "-m", "models:/{name}/1", "--metric", "rmse"], "'rmse' does not fit a classification"),
+        (["rollback", "nosuchmodel"], "no registered model named 'nosuchmodel'"),
+        (["rollback", "{name}", "--alias", "staging"], "the ledger has no move of churn"),
+        (["rollback", "{name}", "--to-version", "9"], "has no version 9"),
+        (["history", "nosuchmodel"], "no registered model named 'nosuchmodel'"),
         (["evaluate", "-m", "models:/{name}@nosuch"], "has no alias 'nosuch'"),
+        (["evaluate", "-m", "models:/nosuchmodel/1"], "nosuchmodel"),
+        # a version whose contract differs from the champion's, with the differing column named
+        (["promote", "{name}", "--version", "3"], "different feature contract from champion v1: x2 (feature"),
+        # labels missing from the evaluation data
+        (
+            ["promote", "{name}", "--version", "2", "-d", "{nolabels}"],
+            "missing the column 'churned' Fix: eval",
+        ),
+        (["evaluate", "-m", "models:/{name}/2", "-d", "{nolabels}"], "target column 'churned'"),
+        (["promote", "{name}", "--version", "2", "-d", "{unlabelled}"], "no row of"),
+        # a metric that does not fit the task (on the command line, or in the promotion policy)
+        (["evaluate", "-m", "models:/{name}/1", "--metric", "rmse"], "'rmse' does not fit a classification"),
+        (
+            ["promote", "{name}", "--version", "2", "-r", "{rmse_recipe}"],
+            "promotion.metric: 'rmse' does not fit a classification task",
+        ),
+        (["retrain", "-r", "{rmse_recipe}"], "promotion.metric: 'rmse' does not fit a classification task"),
+        # an empty evaluation set
+        (["promote", "{name}", "--version", "2", "-d", "{empty}"], "no row of"),
+        (["evaluate", "-m", "models:/{name}/2", "-d", "{empty}"], "no row of"),
+        (["promote", "{name}", "--version", "2", "--force"], "--force needs --reason"),
     ],
 )
 def test_bad_input_is_one_line_exit_1_and_nothing_moves(
-    lab: Lab, capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
+    lab: Lab,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
 ) -> None:
     import mlflow
     import pandas as pd
 
+    from mmp.lifecycle.ledger import LEDGER_EXPERIMENT
+    from mmp.lifecycle.models import AliasLock
+    from mmp.lifecycle.sql_mirror import URL_ENV
+
+    mirror = f"sqlite:///{tmp_path / 'deployments.db'}"
+    monkeypatch.setenv(URL_ENV, mirror)
     name = lab.register("good", "good", "narrow")
-    mlflow.MlflowClient(lab.tracking_uri).set_registered_model_alias(name, "champion", "1")
-    nolabels, empty = tmp_path / "nolabels.csv", tmp_path / "empty.csv"
+    client = mlflow.MlflowClient(lab.tracking_uri)
+    client.set_registered_model_alias(name, "champion", "1")
+    files = {k: tmp_path / f"{k}.csv" for k in ("nolabels", "unlabelled", "empty")}
     frame = pd.read_csv(lab.eval_data)
-    frame.drop(columns=["churned"]).to_csv(nolabels, index=False)
-    frame.head(0).to_csv(empty, index=False)
-    argv = [a.format(name=name, nolabels=nolabels, empty=empty) for a in args]
-    if "-d" not in argv and argv[0] != "rollback":
+    frame.drop(columns=["churned"]).to_csv(files["nolabels"], index=False)
+    frame.assign(churned=None).to_csv(files["unlabelled"], index=False)  # every row rejected
+    frame.head(0).to_csv(files["empty"], index=False)
+    rmse_recipe = tmp_path / "rmse.yaml"
+    rmse_recipe.write_text(
+        lab.recipe_path.read_text(encoding="utf-8").replace("metric: accuracy", "metric: rmse"),
+        encoding="utf-8",
+    )
+    argv = [a.format(name=name, rmse_recipe=rmse_recipe, **files) for a in args]
+    if "-d" not in argv and argv[0] in ("promote", "evaluate", "retrain"):
         argv += ["-d", str(lab.eval_data)]
     code, out, err = cli(capsys, *argv, "-c", str(lab.config_path))
     assert code == 1, out + err
     assert message in " ".join(err.split()), err
     assert "Traceback" not in err
     assert err.count("Error:") == 1
+    # nothing moved, nothing half-written: no ledger run in any state, no lock, no mirror row
     assert _alias(lab, name) == "1"
-    assert _history(lab, name) == []
+    experiment = client.get_experiment_by_name(LEDGER_EXPERIMENT)
+    if experiment is not None:
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            f"tags.`mmp.ledger.model` = '{name}'",
+            run_view_type=mlflow.entities.ViewType.ALL,
+        )
+        assert runs == []
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        client.get_registered_model(AliasLock(client, name, "champion").lock_name)
+    assert _mirror_rows(mirror, name) == []
+
+
+def _mirror_rows(url: str, name: str) -> list[dict[str, Any]]:
+    import sqlalchemy as sa
+
+    from mmp.lifecycle.sql_mirror import TABLE, SqlMirror
+
+    engine = sa.create_engine(url)
+    try:
+        if not sa.inspect(engine).has_table(TABLE):
+            return []
+    finally:
+        engine.dispose()
+    return [r for r in SqlMirror(url).rows() if r["model_name"] == name]

@@ -80,8 +80,9 @@ def test_weights_depend_only_on_seed_and_row() -> None:
     a = bootstrap_weights(5, 1001, 10, 30)
     assert np.array_equal(a, bootstrap_weights(5, 1001, 10, 30))
     assert not np.array_equal(a, bootstrap_weights(6, 1001, 10, 30))
-    assert (a[:, 0] == 1).all()
-    draws = bootstrap_weights(1, 1, 20000, 20)[:, 1:]
+    assert not np.array_equal(a, bootstrap_weights(5, 1002, 10, 30))
+    assert a.shape == (10, 30)
+    draws = bootstrap_weights(1, 1, 20000, 20)
     assert draws.mean() == pytest.approx(1.0, abs=0.02)  # Poisson(1): mean 1, variance 1
     assert draws.var() == pytest.approx(1.0, abs=0.05)
     assert (draws == 0).mean() == pytest.approx(np.exp(-1), abs=0.01)
@@ -100,3 +101,34 @@ def test_grouped_sums_add_up_to_the_total() -> None:
     whole.add(dense, cells, None)
     assert per_group.merged([0, 1, 2, 3]).values("accuracy")[0] == pytest.approx(whole.values("accuracy")[0])
     assert per_group.rows().sum() == 500
+
+
+def test_bootstrap_spread_matches_the_sampling_error() -> None:
+    """The replicates' standard deviation of accuracy is the binomial standard error, and a paired
+    difference of two models that err on the same rows has (nearly) none."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    y = rng.integers(0, 2, n)
+    right = rng.random(n) < 0.8
+    pred = np.where(right, y, 1 - y)
+    layout = Layout("classification", 2, False, False)
+    totals = _stream(layout, y, pred, None, replicates=200, block=4096)
+    spread = totals.values("accuracy")[1:].std()
+    assert spread == pytest.approx(np.sqrt(0.8 * 0.2 / n), rel=0.2)
+    twin = _stream(layout, y, pred, None, replicates=200, block=4096)
+    assert np.allclose(totals.values("accuracy"), twin.values("accuracy"))
+
+
+def test_flushing_float32_sums_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmp.lifecycle import streaming
+
+    assert streaming._poisson_table().max() * streaming._FLUSH_ROWS < 2**24  # exact float32 sums
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 3000)
+    proba = np.column_stack([1 - (p := rng.random(3000)), p])
+    layout = Layout("classification", 2, True, True)
+    whole = _stream(layout, y, proba.argmax(axis=1), proba)
+    monkeypatch.setattr(streaming, "_FLUSH_ROWS", 200)
+    flushed = _stream(layout, y, proba.argmax(axis=1), proba)
+    for metric in ("accuracy", "roc_auc", "log_loss"):
+        assert np.allclose(whole.values(metric), flushed.values(metric), rtol=1e-6), metric

@@ -185,3 +185,48 @@ def test_log_records_each_windows_scores_in_a_run_linked_to_the_model_version(
     assert [m.value for m in rows] == [w["rows"] for w in windows] and sum(m.value for m in rows) == len(
         frame
     )
+
+
+def test_key_hash_and_index_find_exactly_the_labelled_keys() -> None:
+    import pyarrow as pa
+
+    from mmp.monitoring.realized import _KeyIndex, key_hash
+
+    keys = pa.array([f"req-{i}" for i in range(5_000)] + ["", "é€"])
+    hashes = key_hash(keys)
+    assert len(set(hashes.tolist())) == len(keys)  # distinct keys, distinct hashes
+    assert (key_hash(keys.slice(10, 5)) == hashes[10:15]).all()  # a slice hashes like a copy
+    assert (key_hash(pa.array(keys.to_pylist()[10:15], pa.large_string())) == hashes[10:15]).all()
+    index = _KeyIndex(keys.slice(0, 4_000))
+    probe = pa.array(["req-3999", None, "req-4000", "req-7", "", "nope"])
+    hit, rows = index.lookup(probe)
+    assert hit.tolist() == [0, 3] and rows.tolist() == [3999, 7]
+
+
+@pytest.mark.slow
+def test_postgresql_log_and_labels_give_the_files_document(
+    reference: tuple[ReferenceProfile, Path],
+    shifted_log: Path,
+    labelled: tuple[Path, pd.DataFrame],
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real server: timestamps with time zones, a schema-qualified table, a server-side cursor."""
+    import sqlalchemy as sa
+
+    labels, log = labelled
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE SCHEMA IF NOT EXISTS serving"))
+        log.to_sql("prediction_logs", engine, schema="serving", index=False, if_exists="replace")
+        pd.read_csv(labels).to_sql("labels", engine, index=False, if_exists="replace")
+    finally:
+        engine.dispose()
+    monkeypatch.setenv("MONITOR_TEST_DB", postgres_url)
+    from_files = run(reference[1], str(shifted_log), labels=str(labels))
+    from_sql = run(
+        reference[1], "sql://serving.prediction_logs", labels="SELECT * FROM labels", batch_rows=5_000
+    )
+    from_sql.pop("data"), from_files.pop("data")
+    synthetic.assert_same_document(from_files, from_sql)

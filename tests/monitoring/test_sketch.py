@@ -111,7 +111,13 @@ def test_threads_row_groups_and_layouts_give_the_one_document(
     table.to_pandas().to_csv(tmp_path / "log.csv", index=False)
 
     def document(data: Path, workers: int) -> dict[str, Any]:
-        job = MonitorJob(data=str(data), reference_profile=str(reference[1]), window="1d", workers=workers)
+        job = MonitorJob(
+            data=str(data),
+            reference_profile=str(reference[1]),
+            window="1d",
+            workers=workers,
+            batch_rows=3_000,
+        )
         doc = run_monitor(job).document
         doc.pop("generated_at")
         doc.pop("data")

@@ -89,8 +89,8 @@ def test_two_workers_both_load_the_model_and_both_answer(
         deadline = time.monotonic() + 60
         while len(pids) < 2 and time.monotonic() < deadline:  # new connections spread over workers
             response = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
-            if response.status_code == 200:  # a worker still loading says 503 until it is ready
-                pids.add(response.json()["pid"])
+            assert response.status_code == 200, response.text  # ready means every worker is ready
+            pids.add(response.json()["pid"])
             time.sleep(0.01)
         assert len(pids) == 2, "only one worker ever became ready"
         body = {"patient_id": 1, "age": 59.0, "sex": 2.0, "bmi": 32.1, "bp": 101.0, "s1": 157.0,

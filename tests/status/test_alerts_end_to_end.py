@@ -12,7 +12,8 @@ Debian's `prometheus` scrapes the same server with a generated project's recordi
 - latency: Prometheus' recorded p95 per model and version is within one histogram bucket of the
   load's own timings, and every query of the generated Grafana dashboard finds series;
 - memory: reported only under a cgroup memory limit; the rule is checked against whatever this
-  machine has (a container with a limit fires it, a host without one reports nothing).
+  machine has (a container with a limit fires it, a host without one reports nothing; the image
+  under `docker run --memory` is tests/docker/test_memory_limit.py).
 """
 
 from __future__ import annotations

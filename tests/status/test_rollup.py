@@ -37,7 +37,22 @@ def _answer(rollup: Rollup, name: str | None) -> list[dict[str, Any]]:
 
 
 def test_incremental_rollup_matches_a_fresh_one(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'status.db'}")
+    check_incremental_rollup(f"sqlite:///{tmp_path / 'status.db'}")
+
+
+def test_incremental_rollup_on_postgresql(postgres_url: str) -> None:
+    check_incremental_rollup(postgres_url)
+
+
+def check_incremental_rollup(url: str) -> None:
+    store = Store(url)
+    try:
+        _check_incremental_rollup(store)
+    finally:
+        store.close()
+
+
+def _check_incremental_rollup(store: Store) -> None:
     rng = random.Random(7)
     hours = 1.0
     kept = Rollup(hours, STEP, late_s=2 * INTERVAL + 10)

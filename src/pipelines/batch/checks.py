@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     from mmp.core.contract import ColumnContract
 
 
+class MissingColumnsError(MmpError):
+    """Input lacks columns the job reads; `missing` names them (callers may give a better hint)."""
+
+    def __init__(self, message: str, hint: str, missing: list[str]) -> None:
+        super().__init__(message, hint)
+        self.missing = missing
+
+
 def require_columns(wanted: Iterable[str], available: Iterable[str], where: str) -> None:
     """Fail at once, naming every missing column (with a 'did you mean' for typos)."""
     have = list(available)
@@ -33,10 +41,11 @@ def require_columns(wanted: Iterable[str], available: Iterable[str], where: str)
         return
     named = ", ".join(f"'{m}'{did_you_mean(m, have)}" for m in missing)
     noun = "column" if len(missing) == 1 else "columns"
-    raise MmpError(
+    raise MissingColumnsError(
         f"{where} is missing the {noun} {named}",
         "the model needs every feature and entity column of its feature contract "
         "(mmp validate or the model's feature_contract.json lists them)",
+        missing,
     )
 
 
