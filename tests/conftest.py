@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,35 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 DATA = REPO / "data"
 EXAMPLES = ("breast_cancer", "diabetes", "retail_sell_through")
+
+
+# scripts/check runs the suite on two workers (`pytest -n 2 --dist loadgroup`). Tests that share one
+# heavy resource run on the same worker, one after the other: the container tests share one private
+# dockerd and the images built on it; the Spark tests run one JVM at a time. (Grouped by node id
+# here, because pytest-xdist 3.8 cannot apply `xdist_group` marks under pytest 9.2.)
+WORKER_GROUPS = {
+    "tests/docker/": "docker",
+    "tests/monitoring/test_spark.py::": "spark",
+    "tests/pipelines/batch/test_spark.py::": "spark",
+    "tests/conformance/test_surfaces.py::test_spark_local": "spark",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ByResource(LoadGroupScheduling):  # type: ignore[misc]
+        """A group is one unit of work (the biggest units start first); other tests go one by one."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            for prefix, group in WORKER_GROUPS.items():
+                if nodeid.startswith(prefix):
+                    return group
+            return nodeid
+
+    return ByResource(config, log)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ categoricals with nulls, unseen levels accepted and refused, dates with and with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conformance.surfaces import PyfuncScorer
 from tests.conftest import sqlite_uri, write_config
 
 RECIPES = {
@@ -157,3 +159,11 @@ def conformance(tmp_path_factory: pytest.TempPathFactory) -> Conformance:
         model_uri = f"models:/{name}/{result.registered_version}"
         models[name] = ConfModel(name, model_uri, sources[name], load_model(model_uri, uri))
     return Conformance(folder, uri, config_path, models, frame)
+
+
+@pytest.fixture(scope="session")
+def pyfunc_scorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyfuncScorer]:
+    """The logged models scored by MLflow alone, in one interpreter without mmp for the session."""
+    scorer = PyfuncScorer(tmp_path_factory.mktemp("pyfunc"))
+    yield scorer
+    scorer.close()

@@ -203,46 +203,88 @@ try:
     raise SystemExit("mmp is importable")
 except ImportError:
     pass
-model = mlflow.pyfunc.load_model(sys.argv[1])
-records = json.loads(open(sys.argv[2], encoding="utf-8").read())
-out = []
-for record in records:
-    try:
-        frame = pd.DataFrame({k: pd.Series([v], dtype=object) for k, v in record.items()})
-        value = model.predict(frame)
-        value = value.iloc[0, 0] if hasattr(value, "iloc") and value.ndim == 2 else value[0]
-        out.append(["ok", value.item() if hasattr(value, "item") else value])
-    except Exception as exc:
-        match = re.search(r"column '([^']+)': .*\[([a-z_]+)\]", str(exc))
-        if match:
-            out.append(["refused", match.group(1), match.group(2)])
-        elif isinstance(exc, ValueError):
-            out.append(["refused", "(model)", "model_refused"])
-        else:
-            out.append(["error", type(exc).__name__ + ": " + str(exc)[:300]])
-frame = pd.read_parquet(sys.argv[3]) if len(sys.argv) > 3 else None
-whole = model.predict(frame).tolist() if frame is not None else None
-print(json.dumps({"records": out, "whole": whole}))
+
+
+def score(model_path, records_path, whole_path):
+    model = mlflow.pyfunc.load_model(model_path)  # loaded afresh for every job
+    records = json.loads(open(records_path, encoding="utf-8").read())
+    out = []
+    for record in records:
+        try:
+            frame = pd.DataFrame({k: pd.Series([v], dtype=object) for k, v in record.items()})
+            value = model.predict(frame)
+            value = value.iloc[0, 0] if hasattr(value, "iloc") and value.ndim == 2 else value[0]
+            out.append(["ok", value.item() if hasattr(value, "item") else value])
+        except Exception as exc:
+            match = re.search(r"column '([^']+)': .*\[([a-z_]+)\]", str(exc))
+            if match:
+                out.append(["refused", match.group(1), match.group(2)])
+            elif isinstance(exc, ValueError):
+                out.append(["refused", "(model)", "model_refused"])
+            else:
+                out.append(["error", type(exc).__name__ + ": " + str(exc)[:300]])
+    frame = pd.read_parquet(whole_path) if whole_path else None
+    whole = model.predict(frame).tolist() if frame is not None else None
+    return {"records": out, "whole": whole}
+
+
+for line in sys.stdin:  # one job a line: [model path, records file, whole-file Parquet or null]
+    print("RESULT " + json.dumps(score(*json.loads(line))), flush=True)
 """
 
 
-def pyfunc_without_mmp(
-    model_path: Path, records: list[dict[str, Any]], folder: Path, whole: Path | None = None
-) -> tuple[list[Outcome], list[Any] | None]:
-    """`mlflow.pyfunc.load_model(...).predict` in a fresh interpreter where `import mmp` fails."""
-    data = folder / "pyfunc-records.json"
-    data.write_text(json.dumps(records), encoding="utf-8")
-    args = [sys.executable, "-c", _PYFUNC, str(model_path), str(data)]
-    if whole is not None:
-        args.append(str(whole))
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    outcomes: list[Outcome] = []
-    for item in result["records"]:
-        assert item[0] != "error", item
-        outcomes.append(("ok", item[1], None) if item[0] == "ok" else tuple(item))
-    return outcomes, result["whole"]
+class PyfuncScorer:
+    """`mlflow.pyfunc.load_model(...).predict` in an interpreter where `import mmp` fails.
+
+    One interpreter serves every model of the session (starting one and importing MLflow, pandas
+    and scikit-learn takes seconds); each job loads its model afresh.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._stderr = (folder / "pyfunc-stderr.log").open("w+", encoding="utf-8")
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _PYFUNC],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        self._jobs = 0
+
+    def __call__(
+        self, model_path: Path, records: list[dict[str, Any]], folder: Path, whole: Path | None = None
+    ) -> tuple[list[Outcome], list[Any] | None]:
+        """Outcomes of `records` one at a time, and the predictions for the `whole` Parquet file."""
+        self._jobs += 1
+        data = folder / f"pyfunc-records-{self._jobs}.json"
+        data.write_text(json.dumps(records), encoding="utf-8")
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(
+            json.dumps([str(model_path), str(data), str(whole) if whole else None]) + "\n"
+        )
+        self._process.stdin.flush()
+        for line in self._process.stdout:
+            if line.startswith("RESULT "):
+                result = json.loads(line.removeprefix("RESULT "))
+                break
+        else:
+            self._stderr.seek(0)
+            raise AssertionError(f"the pyfunc interpreter exited:\n{self._stderr.read()[-3000:]}")
+        outcomes: list[Outcome] = []
+        for item in result["records"]:
+            assert item[0] != "error", item
+            outcomes.append(("ok", item[1], None) if item[0] == "ok" else tuple(item))
+        return outcomes, result["whole"]
+
+    def close(self) -> None:
+        """Stopped by its PID (it holds no state worth a graceful interpreter shutdown)."""
+        self._process.kill()
+        self._process.wait(timeout=30)
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._stderr.close()
 
 
 def same(expected: list[Outcome], got: list[Outcome], records: list[dict[str, Any]], surface: str) -> None:

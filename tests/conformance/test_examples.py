@@ -56,7 +56,13 @@ def _records(data_path: Path, loaded: Any) -> list[dict[str, Any]]:
 
 
 def assert_conformant(
-    loaded: Any, data_path: Path, model_uri: str, config: Any, tracking_uri: str, tmp_path: Path
+    loaded: Any,
+    data_path: Path,
+    model_uri: str,
+    config: Any,
+    tracking_uri: str,
+    tmp_path: Path,
+    pyfunc_scorer: surfaces.PyfuncScorer,
 ) -> None:
     """Rows of the model's data and their mutations: identical outcomes on every surface."""
     from fastapi.testclient import TestClient
@@ -100,13 +106,17 @@ def assert_conformant(
     got = surfaces.batch_file(run, source, csv_records, key, classes, probabilities=probabilities)
     surfaces.same([o for _, o in in_csv], got, csv_records, "batch-inference (CSV)")
 
-    pyfunc, _ = surfaces.pyfunc_without_mmp(loaded.path, records, tmp_path)
+    pyfunc, _ = pyfunc_scorer(loaded.path, records, tmp_path)
     surfaces.same([(o[0], o[1], None) if o[0] == "ok" else o for o in expected], pyfunc, records, "pyfunc")
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_recipe_is_conformant_on_every_surface(
-    name: str, trained: dict[str, TrainedExample], session_store: tuple[str, Path], tmp_path: Path
+    name: str,
+    trained: dict[str, TrainedExample],
+    session_store: tuple[str, Path],
+    tmp_path: Path,
+    pyfunc_scorer: surfaces.PyfuncScorer,
 ) -> None:
     from mmp.core.model_store import load_model
     from mmp.recipe.loader import load_config
@@ -115,7 +125,13 @@ def test_example_recipe_is_conformant_on_every_surface(
     loaded = load_model(example.registered_uri, example.tracking_uri)
     config = load_config(session_store[1]).model
     assert_conformant(
-        loaded, example.data_path, example.registered_uri, config, example.tracking_uri, tmp_path
+        loaded,
+        example.data_path,
+        example.registered_uri,
+        config,
+        example.tracking_uri,
+        tmp_path,
+        pyfunc_scorer,
     )
 
 
@@ -162,7 +178,7 @@ def test_generated_recipes_are_the_example_recipes(task: str, name: str, tmp_pat
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["clustering"])
 def test_generated_project_recipe_is_conformant_on_every_surface(
-    task: str, tmp_path: Path, mlflow_store: tuple[str, Path]
+    task: str, tmp_path: Path, mlflow_store: tuple[str, Path], pyfunc_scorer: surfaces.PyfuncScorer
 ) -> None:
     """The recipe `mmp init --task TASK` writes, trained on the sample data it ships with."""
     from mmp.core.model_store import load_model
@@ -177,4 +193,5 @@ def test_generated_project_recipe_is_conformant_on_every_surface(
     )
     model_uri = f"models:/gen_{task}/{result.registered_version}"
     loaded = load_model(model_uri, uri)
-    assert_conformant(loaded, data_path, model_uri, load_config(config_path).model, uri, tmp_path)
+    config = load_config(config_path).model
+    assert_conformant(loaded, data_path, model_uri, config, uri, tmp_path, pyfunc_scorer)

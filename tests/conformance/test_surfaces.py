@@ -283,7 +283,7 @@ def test_the_training_file_scores_like_the_pipeline_everywhere(
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_logged_model_without_mmp(
-    conformance: Conformance, reference: Any, name: str, tmp_path: Path
+    conformance: Conformance, reference: Any, name: str, tmp_path: Path, pyfunc_scorer: surfaces.PyfuncScorer
 ) -> None:
     """`mlflow.pyfunc.load_model(...).predict` where `import mmp` fails: same verdicts and predictions,
     and the whole training file as read from disk (missing values, dates as text) is accepted."""
@@ -298,7 +298,7 @@ def test_logged_model_without_mmp(
     )
     whole = tmp_path / "training.parquet"
     raw.drop(columns=[model.loaded.contract.target_column]).to_parquet(whole)
-    got, predictions = surfaces.pyfunc_without_mmp(model.loaded.path, records, tmp_path, whole)
+    got, predictions = pyfunc_scorer(model.loaded.path, records, tmp_path, whole)
     expected = [(o[0], o[1], None) if o[0] == "ok" else o for o in reference[name]]
     surfaces.same(expected, got, records, "the logged model without mmp")
     assert predictions is not None and len(predictions) == len(raw)

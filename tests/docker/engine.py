@@ -297,3 +297,22 @@ def ensure_postgres_image(engine: Engine, work: Path) -> str:
     (context / "Dockerfile").write_text(POSTGRES_DOCKERFILE, encoding="utf-8")
     engine.docker("build", "-t", POSTGRES_TAG, str(context), timeout=600)
     return POSTGRES_TAG
+
+
+def prepare_base_rootfs() -> None:
+    """Machine set-up for `.ci/run` (as root): the rootfs tarballs the stand-in base images are
+    made from, bootstrapped once with mmdebstrap (~1-4 min) into the cache so no test waits for
+    them. The fixtures still make them when missing, so `pytest` alone works on a fresh machine."""
+    import tempfile
+
+    ensure_packages()
+    with tempfile.TemporaryDirectory(prefix="mmp-rootfs-") as tmp:
+        for args, name in ((MMDEBSTRAP_ARGS, "python-3.11"), (POSTGRES_MMDEBSTRAP_ARGS, "postgres")):
+            print(f"{name}: {base_rootfs(Path(tmp) / f'{name}.log', args, name)}")
+
+
+if __name__ == "__main__":
+    try:
+        prepare_base_rootfs()
+    except EngineUnavailable as exc:
+        print(f"skipped: {exc}")
