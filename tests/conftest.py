@@ -7,6 +7,7 @@ Training the examples once per session keeps the suite fast; tests that change M
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,15 @@ def trained(session_store: tuple[str, Path]) -> dict[str, TrainedExample]:
             tracking_uri=uri,
         )
     return out
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Path of Prometheus' `promtool` (Debian's `prometheus`, installed by .ci/run), else skip."""
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.skip("promtool not installed (apt-get install prometheus)")
+    return found
 
 
 @pytest.fixture(scope="session")

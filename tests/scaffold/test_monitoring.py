@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -28,20 +27,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return create_project("sales-forecast", "regression", tmp_path_factory.mktemp("monitoring")).path
 
 
-def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.skip("promtool not installed (apt-get install prometheus)")
-    return found
-
-
 def _rules(project: Path) -> dict[str, dict]:
     groups = yaml.safe_load((project / "monitoring/rules/latency.rules.yml").read_text())["groups"]
     return {r.get("alert") or r["record"]: r for g in groups for r in g["rules"]}
 
 
-def test_promtool_accepts_the_config_and_the_rules(project: Path) -> None:
-    promtool = _promtool()
+def test_promtool_accepts_the_config_and_the_rules(project: Path, promtool: str) -> None:
     for args in (["check", "config"], ["check", "rules"]):
         target = "monitoring/prometheus.yml" if args[1] == "config" else "monitoring/rules/latency.rules.yml"
         done = subprocess.run(
@@ -50,9 +41,10 @@ def test_promtool_accepts_the_config_and_the_rules(project: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_promtool_unit_test_fires_the_latency_and_down_alerts(project: Path, tmp_path: Path) -> None:
+def test_promtool_unit_test_fires_the_latency_and_down_alerts(
+    project: Path, tmp_path: Path, promtool: str
+) -> None:
     """Synthetic series through the real rules: a model slower than 200 ms and a dead api fire."""
-    promtool = _promtool()
     slow = 'mmp_request_duration_seconds_bucket{route="/predict",model_name="m",model_version="1",le="%s"}'
     series = [
         {"series": slow % "0.1", "values": "0+0x20"},

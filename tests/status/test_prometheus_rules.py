@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return create_project("rules-check", "classification", tmp_path_factory.mktemp("rules")).path
 
 
-def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.skip("promtool not installed (apt-get install prometheus)")
-    return found
-
-
 def _run(*args: str) -> None:
     done = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -47,7 +39,9 @@ def dashboard_queries(project: Path, model: str = ".+") -> list[str]:
     return [t["expr"].replace("$model", model) for p in dashboard["panels"] for t in p["targets"]]
 
 
-def test_reload_failed_fires_when_the_counter_first_appears(project: Path, tmp_path: Path) -> None:
+def test_reload_failed_fires_when_the_counter_first_appears(
+    project: Path, tmp_path: Path, promtool: str
+) -> None:
     """A server's first failed reload of a version creates the counter at 1; increase() alone sees 0."""
     failed = 'mmp_model_events_total{event="reload_failed",model_version="%s",instance="api:8000"}'
     tests = {
@@ -84,16 +78,16 @@ def test_reload_failed_fires_when_the_counter_first_appears(project: Path, tmp_p
     }
     path = tmp_path / "reload.test.yml"
     path.write_text(yaml.safe_dump(tests), encoding="utf-8")
-    _run(_promtool(), "test", "rules", str(path))
+    _run(promtool, "test", "rules", str(path))
 
 
-def test_every_dashboard_query_parses(project: Path, tmp_path: Path) -> None:
+def test_every_dashboard_query_parses(project: Path, tmp_path: Path, promtool: str) -> None:
     """promtool parses each panel's expression (as a recording rule: promtool has no parse-only mode)."""
     queries = dashboard_queries(project)
     rules = [{"record": f"dashboard:panel_{i}", "expr": e} for i, e in enumerate(queries)]
     path = tmp_path / "dashboard.rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}), encoding="utf-8")
-    _run(_promtool(), "check", "rules", str(path))
+    _run(promtool, "check", "rules", str(path))
 
 
 def _series_names(expr: str) -> set[str]:
