@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,21 @@ def trained(session_store: tuple[str, Path]) -> dict[str, TrainedExample]:
             tracking_uri=uri,
         )
     return out
+
+
+def local_spark_session() -> tuple[Any, bool]:
+    """A quiet `local[1]` Spark session and whether this call started it (the engine reuses an
+    active one), or skip naming what is missing: the spark extra or a JDK."""
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    if shutil.which("java") is None and not Path(os.environ.get("JAVA_HOME", "/nowhere")).is_dir():
+        pytest.skip("Java is not installed (Spark needs a JDK 17+; apt-get install openjdk-17-jre-headless)")
+    from mmp.core.spark import spark_session
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support", category=FutureWarning
+        )
+        return spark_session("local[1]")
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ import pytest
 from mmp.core.contract import example_record
 from tests.conformance import surfaces
 from tests.conformance.conftest import Conformance
+from tests.conftest import local_spark_session
 
 INF = math.inf
 OK = "ok"
@@ -310,22 +311,9 @@ def test_logged_model_without_mmp(
 @pytest.mark.spark
 def test_spark_local(conformance: Conformance, reference: Any, tmp_path: Path) -> None:
     """Spark `local[1]` (one session for the module) over the CSV cases and the training Parquet."""
-    import os
-    import shutil
 
-    pytest.importorskip("pyspark", reason="the spark extra is not installed")
-    if shutil.which("java") is None and not Path(os.environ.get("JAVA_HOME", "/nowhere")).is_dir():
-        pytest.skip("Java is not installed")
-    import warnings
-
-    from mmp.core.spark import spark_session
-
+    session, owned = local_spark_session()  # one session: the engine reuses an active one
     reference_cache.update(reference)
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="PySpark does not yet fully support", category=FutureWarning
-        )
-        session, owned = spark_session("local[1]")  # one session: the engine reuses an active one
     try:
         for name in ("conf_accept", "conf_refuse"):
             records, expected = _file_cases(conformance, name)

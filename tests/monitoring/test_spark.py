@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,7 @@ import pytest
 from mmp.core.errors import MmpError
 from mmp.monitoring.profile import ReferenceProfile
 from mmp.monitoring.run import MonitorJob, run_monitor
+from tests.conftest import local_spark_session
 from tests.monitoring import synthetic
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -24,16 +22,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 def spark() -> Iterator[Any]:
     """One local[1] session for the module (the engine reuses an active one); small input splits,
     so even this small log is read as several partitions whose states the driver merges."""
-    pytest.importorskip("pyspark", reason="the spark extra is not installed")
-    if shutil.which("java") is None and not Path(os.environ.get("JAVA_HOME", "/nowhere")).is_dir():
-        pytest.skip("Java is not installed (Spark needs a JDK 17+; apt-get install openjdk-17-jre-headless)")
-    from mmp.core.spark import spark_session
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="PySpark does not yet fully support", category=FutureWarning
-        )
-        session, owned = spark_session("local[1]")
+    session, owned = local_spark_session()
     assert owned
     session.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
     session.conf.set("spark.sql.files.openCostInBytes", "0")

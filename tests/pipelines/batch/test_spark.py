@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +9,7 @@ from typing import Any
 import pytest
 
 from mmp.core.errors import MmpError
+from tests.conftest import local_spark_session
 from tests.pipelines.batch.conftest import Batch, leftovers, read_output
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -20,16 +18,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
     """One local[1] session for the module; the engine reuses an active session and leaves it running."""
-    pytest.importorskip("pyspark", reason="the spark extra is not installed")
-    if shutil.which("java") is None and not Path(os.environ.get("JAVA_HOME", "/nowhere")).is_dir():
-        pytest.skip("Java is not installed (Spark needs a JDK 17+; apt-get install openjdk-17-jre-headless)")
-    from mmp.core.spark import spark_session
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="PySpark does not yet fully support", category=FutureWarning
-        )
-        session, owned = spark_session("local[1]")
+    session, owned = local_spark_session()
     assert owned
     yield session
     session.stop()
