@@ -50,6 +50,7 @@ class WorkerPool:
         self._pool: Any = None
         self._memfd: int | None = None
         self._source: str | None = None
+        self._pending: deque[Any] = deque()
 
     @classmethod
     def start(cls, workers: int) -> WorkerPool:
@@ -87,21 +88,17 @@ class WorkerPool:
             offset += os.write(self._memfd, payload[offset:])
 
     def score(self, chunks: Iterable[tuple[pa.Table, int]]) -> Iterator[ScoredChunk]:
-        """Scored chunks in input order."""
-        pending: deque[Any] = deque()
-        finished = False
-        try:
-            for chunk, first_row in chunks:
-                pending.append(self._pool.submit(_score, chunk, first_row, self._source))
-                while len(pending) >= self.workers * IN_FLIGHT_PER_WORKER:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-            finished = True
-        finally:
-            if not finished:
-                for future in pending:
-                    future.cancel()
+        """Scored chunks in input order.
+
+        Work left pending by an error is not cancelled here: `close(wait=False)` fails it and kills
+        the workers (see `_settle`).
+        """
+        for chunk, first_row in chunks:
+            self._pending.append(self._pool.submit(_score, chunk, first_row, self._source))
+            while len(self._pending) >= self.workers * IN_FLIGHT_PER_WORKER:
+                yield self._pending.popleft().result()
+        while self._pending:
+            yield self._pending.popleft().result()
 
     def close(self, wait: bool = True) -> None:
         """Stop the workers: politely after success, at once after an error or an interrupt."""
@@ -109,11 +106,28 @@ class WorkerPool:
             if wait:
                 self._pool.shutdown(wait=True)
             else:
+                self._settle()
                 self._pool.shutdown(wait=True, kill_workers=True)
             self._pool = None
         if self._memfd is not None:
             os.close(self._memfd)
             self._memfd = None
+
+    def _settle(self, timeout_s: float = 5.0) -> None:
+        """Wait (briefly) until loky has handed every pending task to the workers' queue.
+
+        loky's `shutdown(kill_workers=True)` fails the pending futures but leaves their ids in its
+        submission queue; if a task has not reached the workers' queue yet, its manager thread then
+        dies with `KeyError` (or `InvalidStateError` on a cancelled future) and prints a traceback.
+        At most `2 x workers` tasks are in flight and that queue holds `2 x workers + 1`, so every
+        task reaches it within milliseconds; running tasks are not awaited.
+        """
+        deadline = time.monotonic() + timeout_s
+        while any(not (f.running() or f.done()) for f in self._pending):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
+        self._pending.clear()
 
 
 def score_chunks(

@@ -97,3 +97,41 @@ def test_workers_report_bad_rows_like_one_process(batch: Batch, tmp_path: Path) 
     )
     assert read_output(tmp_path / "o.rejects.csv")["row"].tolist() == [701, 1001]
     assert result.rows_scored == len(frame) - 2
+
+
+def test_an_error_stops_the_workers_without_a_traceback_from_the_pool() -> None:
+    """A chunk fails while later chunks wait in the pool: stopping must not crash loky's threads.
+
+    Cancelling the waiting tasks, or killing the pool before it queued them, made loky's manager
+    thread die with `InvalidStateError` or `KeyError` (a traceback on stderr, a CI failure) in
+    about half of these rounds, leaving the workers alive and the interpreter hung at exit.
+    pytest fails the test on any unhandled thread exception.
+    """
+    import time
+
+    import psutil
+    import pyarrow as pa
+
+    from mmp.pipelines.batch.parallel import WorkerPool
+
+    class FailsOnFourthChunk:
+        def __call__(self, chunk: pa.Table, first_row: int) -> int:
+            if first_row == 3:
+                raise ValueError("bad chunk")
+            time.sleep(0.2)
+            return first_row
+
+    for _ in range(3):
+        pool = WorkerPool.start(2)
+        pool.load(FailsOnFourthChunk())  # type: ignore[arg-type]
+        scored = []
+        try:
+            with pytest.raises(ValueError, match="bad chunk"):
+                for result in pool.score((pa.table({"x": [k]}), k) for k in range(50)):
+                    scored.append(result)
+        finally:
+            pool.close(wait=False)
+        assert scored == [0, 1, 2]
+        # A dead manager thread also left the workers alive, and the interpreter hung at exit.
+        workers = [p for p in psutil.Process().children() if "LokyProcess" in " ".join(p.cmdline())]
+        assert psutil.wait_procs(workers, timeout=10)[1] == []
