@@ -40,7 +40,16 @@ class ModelMetadata(BaseModel):
     )
     reference_profile: dict[str, Any] | None = Field(
         default=None,
-        description="What training data looked like, for drift checks (read by mmp.monitoring.profile).",
+        description="The reference profile as YAML (models trained before `reference_profile_json`).",
+    )
+    reference_profile_json: str | None = Field(
+        default=None,
+        description=(
+            "What training data looked like, for drift checks (read by mmp.monitoring.profile): the "
+            "reference profile as one line of JSON, without its copy of the contract (the "
+            "`feature_contract` above). As nested YAML it made the MLmodel ~2,000 lines, which MLflow "
+            "parses with pure-Python PyYAML every time it loads or logs the model."
+        ),
     )
 
     def to_mlmodel(self) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """The reference profile: what the training data and the model's answers looked like, as plain JSON.
 
 `mmp train` writes it beside the feature contract (`reference_profile.json` in the run, and in the
-model's MLmodel metadata so every copy of the model carries it); `mmp monitor --reference DATA`
-computes one for models trained before. It holds, per input column, the bins every window is compared
-against (numeric: equal-frequency edges and counts, min/max/mean/std; categorical: the most frequent
-levels and an "other" bucket; boolean: counts), the same for the prediction, and what label-free
-performance estimation needs (the validation split's accuracy and calibration error).
+model's MLmodel metadata, as compact JSON, so every copy of the model carries it);
+`mmp monitor --reference DATA` computes one for models trained before. It holds, per input column,
+the bins every window is compared against (numeric: equal-frequency edges and counts, min/max/mean/
+std; categorical: the most frequent levels and an "other" bucket; boolean: counts), the same for the
+prediction, and what label-free performance estimation needs (the validation split's accuracy and
+calibration error).
 """
 
 from __future__ import annotations
@@ -309,12 +310,24 @@ def profile_from_model(model_path: Path) -> ReferenceProfile | None:
 
     meta = (Model.load(str(model_path)).metadata or {}).get("mmp") or {}
     raw = meta.get("reference_profile")
+    compact = meta.get("reference_profile_json")
+    if isinstance(compact, str):
+        try:
+            raw = {**json.loads(compact), "contract": meta.get("feature_contract")}
+        except (json.JSONDecodeError, TypeError):
+            return None
     if raw is None:
         return None
     try:
         return ReferenceProfile.model_validate(raw)
     except ValidationError:
         return None
+
+
+def compact_profile(profile: ReferenceProfile) -> str:
+    """The profile as the MLmodel carries it (`reference_profile_json`): one line of JSON without
+    the contract, which the metadata holds once already; `profile_from_model` puts it back."""
+    return json.dumps(profile.model_dump(mode="json", exclude={"contract"}), separators=(",", ":"))
 
 
 def training_profile(

@@ -19,7 +19,7 @@ from mmp.core.contract import CONTRACT_FILE, FeatureContract, example_record
 from mmp.core.model_metadata import METADATA_FORMAT, ModelMetadata
 from mmp.core.progress import NullProgress, Progress
 from mmp.core.yamlio import redact, redact_url
-from mmp.monitoring.profile import PROFILE_FILE, training_profile
+from mmp.monitoring.profile import PROFILE_FILE, compact_profile, training_profile
 from mmp.pipelines.build import build_pipeline
 from mmp.pipelines.evaluate import evaluate
 from mmp.pipelines.prepare import Prepared, prepare
@@ -186,7 +186,7 @@ def _log(
         trained_at=trained_at,
         metrics=metrics,
         feature_contract=contract,
-        reference_profile=profile.model_dump(mode="json"),
+        reference_profile_json=compact_profile(profile),
     ).to_mlmodel()
     tags = {
         "mmp.recipe": spec.name,

@@ -58,3 +58,45 @@ def test_a_model_without_a_profile_gets_one_from_reference_data(
     assert outcome.document["status"] == "ok"
     with pytest.raises(MmpError, match="needs a model"):
         run_monitor(MonitorJob(data=str(example.data_path)))
+
+
+@pytest.mark.slow
+def test_the_mlmodel_carries_the_profile_as_compact_json_and_older_yaml_profiles_still_read(
+    trained: dict[str, TrainedExample], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from mmp.monitoring.profile import profile_from_model
+
+    example = trained["breast_cancer"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", example.tracking_uri)  # models:/ resolves through it
+    model = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=example.model_uri,
+            dst_path=str(tmp_path / "model"),
+            tracking_uri=example.tracking_uri,
+        )
+    )
+    in_run = ReferenceProfile.read(
+        mlflow.artifacts.download_artifacts(
+            run_id=example.run_id,
+            artifact_path=PROFILE_FILE,
+            dst_path=str(tmp_path),
+            tracking_uri=example.tracking_uri,
+        )
+    )
+    mlmodel = model / "MLmodel"
+    text = mlmodel.read_text()
+    block = yaml.safe_load(text)["metadata"]["mmp"]
+    assert block["reference_profile"] is None
+    assert "contract" not in json.loads(block["reference_profile_json"])
+    # As nested YAML, the profile (with a second copy of the contract) made this file ~2,000 lines.
+    assert len(text.splitlines()) < 600
+    assert profile_from_model(model) == in_run
+
+    # A model trained before: the whole profile as nested YAML under `reference_profile`.
+    meta = yaml.safe_load(text)
+    del meta["metadata"]["mmp"]["reference_profile_json"]
+    meta["metadata"]["mmp"]["reference_profile"] = in_run.model_dump(mode="json")
+    mlmodel.write_text(yaml.safe_dump(meta))
+    assert profile_from_model(model) == in_run
