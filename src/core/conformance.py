@@ -351,6 +351,46 @@ def conform_frame(rules: list[ColumnRule] | tuple[ColumnRule, ...], frame: pd.Da
 
 def conform_column(rule: ColumnRule, series: pd.Series) -> tuple[pd.Series, dict[int, Refusal]]:
     """`convert` applied to each value (vectorised where the input dtype allows it)."""
+    if _is_numpy_number_column(rule, series.dtype):
+        return _numpy_numbers(rule, series)
+    return _conform_column(rule, series)
+
+
+def _is_numpy_number_column(rule: ColumnRule, dtype: Any) -> bool:
+    """Numbers already in a numpy int/float dtype (what pyfunc and file readers usually pass)."""
+    if rule.levels is not None or isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return False
+    kind = getattr(dtype, "kind", "")
+    return (rule.kind == "number" and kind in "if") or (rule.kind == "integer" and kind == "i")
+
+
+def _numpy_numbers(rule: ColumnRule, series: pd.Series) -> tuple[pd.Series, dict[int, Refusal]]:
+    """`_conform_column` for `_is_numpy_number_column` columns, in numpy alone.
+
+    The general path goes through object dtype and `pd.to_numeric`, a few pandas calls per column
+    whatever the row count: ~17 ms for a 30-column row, most of what a one-row `pyfunc.predict`
+    (or `mlflow models serve`) spent. Same values, same refusals (tested against the general path).
+    """
+    array = series.to_numpy()
+    refused: dict[int, Refusal] = {}
+    if rule.kind == "integer":  # int64 input: no missing, no infinity, no fraction
+        out = array.astype("float64" if rule.nullable else "int64")
+        return pd.Series(out, index=series.index, name=series.name), refused
+    numbers = array.astype("float64")  # a copy: the caller's frame is never written
+    infinite = np.isinf(numbers)
+    for row in np.flatnonzero(infinite):
+        refused[int(row)] = Refusal(
+            "out_of_range", f"expected a finite number, got {_shown(float(numbers[row]))}"
+        )
+    missing = infinite | np.isnan(numbers)
+    numbers[missing] = np.nan  # one NaN for every missing value, whatever sign or payload came in
+    if not rule.nullable:
+        for row in np.flatnonzero(missing):
+            refused.setdefault(int(row), missing_refusal())
+    return pd.Series(numbers, index=series.index, name=series.name), refused
+
+
+def _conform_column(rule: ColumnRule, series: pd.Series) -> tuple[pd.Series, dict[int, Refusal]]:
     values = series.reset_index(drop=True)
     dtype = values.dtype
     refused: dict[int, Refusal] = {}
