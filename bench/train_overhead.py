@@ -5,9 +5,9 @@ Both sides run as fresh processes (imports included) on the breast-cancer exampl
 RUNS times, against SQLite stores created before timing starts (so neither pays the one-off schema
 migration). The plain script builds the recipe's pipeline by hand (imputer + scaler + the same
 random forest), logs one metric and the model with a signature, an input example and pinned
-requirements, and prints its own fit and log_model seconds. Printed: medians, the per-round
-difference (median and range), the share of
-`mmp train` outside `fit`, and `mmp - plain` (target: <= 1 s beyond fit + one log_model).
+requirements, and prints its own fit and log_model seconds. Printed: medians, the share of
+`mmp train` outside `fit`, `mmp - plain` (target: <= 1 s beyond fit + one log_model), and the
+per-round difference (median and range).
 
 mmp's own sources are byte-compiled before timing (an editable install is not, and this machine
 sets PYTHONDONTWRITEBYTECODE); byte-compile the environment too (`UV_COMPILE_BYTECODE=1 uv sync`).
