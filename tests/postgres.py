@@ -11,12 +11,13 @@ import contextlib
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.ports import free_port
 
 
 class PostgresUnavailable(RuntimeError):
@@ -43,12 +44,6 @@ class PostgresServer:
         return self.url(name)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _postgres_bin() -> Path | None:
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "initdb").is_file() and (candidate / "pg_ctl").is_file():
@@ -71,7 +66,7 @@ def running_postgres() -> Iterator[PostgresServer]:
         )
     # Not under pytest's temp root: that is private to root, and the server runs as postgres.
     folder = Path(tempfile.mkdtemp(prefix="mmp-postgres-"))
-    data, port = folder / "data", _free_port()
+    data, port = folder / "data", free_port()
     prefix: list[str] = []
     if os.geteuid() == 0:  # the server refuses to run as root: use the postgres account
         if shutil.which("runuser") is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.ports import free_port
 from tests.shell_blocks import bash_blocks
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_bash_blocks_are_parsed_like_a_shell_reads_them() -> None:
@@ -45,7 +39,7 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     assert any("scripts/check" in command for command in quickstart)
     for folder in ("recipes", "configs", "data"):
         shutil.copytree(REPO / folder, tmp_path / folder)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MMP_", "PYTEST_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `mmp` as installed
     env["MMP_PORT"] = str(port)

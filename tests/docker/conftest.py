@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -128,12 +127,6 @@ def built(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Built:
     (cache_dir() / "last-image-build.json").write_text(json.dumps(measurements, indent=2))
     print(f"\nimage {TAG}: +{added_mb:.0f} MB over {BASE_TAG}, built in {build_seconds:.0f} s")
     return Built(engine, project, record, answer.values[0], probabilities, added_mb, build_seconds)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_healthy(engine: Engine, container: str, timeout: float = 240) -> None:

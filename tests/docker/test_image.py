@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.docker.conftest import EXAMPLE, TAG, Built, free_port, http, wait_healthy
+from tests.docker.conftest import EXAMPLE, TAG, Built, http, wait_healthy
 from tests.docker.engine import BASE_TAG
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

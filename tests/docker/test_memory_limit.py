@@ -15,7 +15,8 @@ import pytest
 from mmp.status.collector import Collector
 from mmp.status.config import StatusConfig
 from mmp.status.store import Store
-from tests.docker.conftest import TAG, Built, free_port, wait_healthy
+from tests.docker.conftest import TAG, Built, wait_healthy
+from tests.ports import free_port
 from tests.status.conftest import run_ticks
 from tests.status.fakes import WebhookReceiver
 

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.docker.conftest import TAG, Built, free_port, http, wait_healthy
+from tests.docker.conftest import TAG, Built, http, wait_healthy
 from tests.docker.engine import Engine, ensure_postgres_image
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.lifecycle.conftest import Lab
-from tests.serving.test_server_process import _free_port, _ready, _server
+from tests.ports import free_port
+from tests.serving.test_server_process import _ready, _server
 
 
 def _mmp(*args: str) -> subprocess.CompletedProcess[str]:
@@ -65,7 +66,7 @@ def test_retrain_promote_refuse_rollback_with_a_live_server(lab: Lab) -> None:
     name = lab.register("bad")  # last week's weak model is the champion
     mlflow.MlflowClient(lab.tracking_uri).set_registered_model_alias(name, "champion", "1")
     config = ["-c", str(lab.config_path)]
-    port = _free_port()
+    port = free_port()
     args = ["-m", f"models:/{name}@champion", "--reload-interval", "0.3", "--port", str(port), *config]
     with _server(args, {"MLFLOW_TRACKING_URI": lab.tracking_uri}) as process:
         assert _ready(port, process)["model"]["version"] == "1"

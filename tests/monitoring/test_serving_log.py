@@ -17,7 +17,8 @@ import pytest
 
 from mmp.monitoring.run import MonitorJob, run_monitor
 from tests.conftest import TrainedExample
-from tests.serving.test_server_process import _free_port, _ready
+from tests.ports import free_port
+from tests.serving.test_server_process import _ready
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +93,7 @@ def test_two_workers_a_hot_reload_and_sigterm_lose_nothing(
         f"    path: {log_dir}\n    flush_interval_s: 0.2\n",
         encoding="utf-8",
     )
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from mmp.scaffold.project import create_project
+from tests.ports import free_port
 from tests.shell_blocks import bash_blocks
 
 pytestmark = pytest.mark.slow
@@ -49,14 +50,6 @@ def _sh(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
     )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_ready(port: int, server: subprocess.Popen[str], log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -79,7 +72,7 @@ def test_generated_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
     assert quickstart[0].startswith("uv sync"), "the README starts with uv sync"
     env = _clean_env()
     # The README's default port, moved to a free one so that parallel runs cannot collide.
-    port = _free_port()
+    port = free_port()
     env["MMP_PORT"] = str(port)
     requests = [command.replace("localhost:8000", f"localhost:{port}") for command in requests]
 

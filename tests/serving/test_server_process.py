@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,9 @@ import httpx
 import pytest
 
 from tests.conftest import TrainedExample
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -72,7 +66,7 @@ def test_two_workers_both_load_the_model_and_both_answer(
     trained: dict[str, TrainedExample], session_store: tuple[str, Path]
 ) -> None:
     _, config_path = session_store
-    port = _free_port()
+    port = free_port()
     args = [
         "--model-uri",
         "models:/diabetes/1",
@@ -127,7 +121,7 @@ def test_a_missing_serving_extra_is_one_line_and_exit_1(workers: str, tmp_path: 
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-c", blocked, "serve-api", "-m", str(tmp_path), "--workers", workers,
-         "--port", str(_free_port())],
+         "--port", str(free_port())],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert time.monotonic() - started < 10
@@ -143,7 +137,7 @@ def test_a_container_needs_only_environment_variables(
     trained: dict[str, TrainedExample], session_store: tuple[str, Path]
 ) -> None:
     _, config_path = session_store
-    port = _free_port()
+    port = free_port()
     env = {
         "MMP_MODEL_URI": "models:/breast_cancer/1",
         "MMP_CONFIG_PATH": str(config_path),
@@ -167,7 +161,7 @@ def test_a_model_that_cannot_be_loaded_exits_non_zero_with_one_clear_line(
 ) -> None:
     _, config_path = session_store
     args = ["--model-uri", "models:/no_such_model/1", "--config-path", str(config_path)]
-    args += ["--workers", workers, "--port", str(_free_port())]
+    args += ["--workers", workers, "--port", str(free_port())]
     with _server(args, {}) as process:
         process.wait(timeout=120)
     output = process.output  # type: ignore[attr-defined]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,13 +17,6 @@ from typing import Any
 import httpx
 
 from mmp.core.latency import DEFAULT_LATENCY_BUCKETS_S
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 LOGS: list[Path] = []
 

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from tests.conftest import TrainedExample
+from tests.ports import free_port
 from tests.status.fakes import WebhookReceiver
-from tests.status.processes import bucket, free_port, load, process, ready, serve, status_fresh, stop, wait
+from tests.status.processes import bucket, load, process, ready, serve, status_fresh, stop, wait
 
 pytestmark = pytest.mark.slow
 
