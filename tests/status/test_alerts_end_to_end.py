@@ -32,11 +32,11 @@ import yaml
 
 from mmp.scaffold.project import create_project
 from mmp.serving.metrics import container_memory
+from tests.ports import free_port
 from tests.status.fakes import WebhookReceiver
 from tests.status.processes import (
     bucket,
     example,
-    free_port,
     load,
     process,
     ready,
