@@ -152,6 +152,10 @@ def wrong_type(rule: ColumnRule, value: Any) -> Refusal:
     return Refusal("wrong_type", f"expected {rule.expected}, got {_shown(value)}")
 
 
+def not_finite(value: Any) -> Refusal:
+    return Refusal("out_of_range", f"expected a finite number, got {_shown(value)}")
+
+
 def missing_refusal() -> Refusal:
     return Refusal("missing_value", "missing value, and training had none in this column")
 
@@ -218,7 +222,7 @@ def _from_text(rule: ColumnRule, text: str, raw: str) -> Any:
     kind = rule.kind
     if kind in ("integer", "number"):
         if _INFINITY.fullmatch(text):
-            raise Refusal("out_of_range", f"expected a finite number, got {_shown(raw)}")
+            raise not_finite(raw)
         if kind == "integer" and _INTEGER.fullmatch(text):
             return _integer(rule, int(text), raw)
         if not _NUMBER.fullmatch(text):
@@ -249,14 +253,14 @@ def _from_value(rule: ColumnRule, value: Any, raw: Any = None) -> Any:
         except OverflowError:
             raise Refusal("out_of_range", f"{_shown(shown)} is beyond the range of a 64-bit float") from None
         if not math.isfinite(number):
-            raise Refusal("out_of_range", f"expected a finite number, got {_shown(shown)}")
+            raise not_finite(shown)
         return number
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise wrong_type(rule, shown)
         if isinstance(value, float):
             if not math.isfinite(value):
-                raise Refusal("out_of_range", f"expected a finite number, got {_shown(shown)}")
+                raise not_finite(shown)
             if not value.is_integer():
                 raise wrong_type(rule, shown)
             value = int(value)
@@ -379,9 +383,7 @@ def _numpy_numbers(rule: ColumnRule, series: pd.Series) -> tuple[pd.Series, dict
     numbers = array.astype("float64")  # a copy: the caller's frame is never written
     infinite = np.isinf(numbers)
     for row in np.flatnonzero(infinite):
-        refused[int(row)] = Refusal(
-            "out_of_range", f"expected a finite number, got {_shown(float(numbers[row]))}"
-        )
+        refused[int(row)] = not_finite(float(numbers[row]))
     missing = infinite | np.isnan(numbers)
     numbers[missing] = np.nan  # one NaN for every missing value, whatever sign or payload came in
     if not rule.nullable:
@@ -453,9 +455,7 @@ def _numbers(rule: ColumnRule, values: pd.Series, refused: dict[int, Refusal]) -
                 refused[int(row)] = exc
         bad = bad | fractional | huge
     for row in np.flatnonzero(np.isinf(array)):
-        refused[int(row)] = Refusal(
-            "out_of_range", f"expected a finite number, got {_shown(float(array[row]))}"
-        )
+        refused[int(row)] = not_finite(float(array[row]))
     return numbers.mask(bad)
 
 
