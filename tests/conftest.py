@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,8 +82,36 @@ def _no_user_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
-def sqlite_uri(folder: Path) -> str:
-    return f"sqlite:///{folder / 'mlruns.db'}"
+def sqlite_uri(folder: Path, name: str = "mlruns.db") -> str:
+    """The URI of a SQLite MLflow store file in `folder` (the file itself: `new_store`)."""
+    return f"sqlite:///{folder / name}"
+
+
+NewStore = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def new_store(tmp_path_factory: pytest.TempPathFactory) -> NewStore:
+    """`new_store(folder, name="mlruns.db") -> URI`: a fresh, empty, real SQLite MLflow store.
+
+    Why a copy: creating a store runs MLflow's alembic migrations (~2 s each, and ~50 tests want
+    a fresh store), while copying an empty store migrated once per worker takes ~0.05 s. The copy
+    is the same file MLflow would have written: same schema, same Default experiment (whose
+    artifact location tests never use: every config names its own experiment and artifacts).
+    Tests that prove a store is created from nothing (`mmp train` without a config, the README
+    and the generated quickstart) do not use this.
+    """
+    template = tmp_path_factory.mktemp("mlflow-template") / "mlruns.db"
+
+    def make(folder: Path, name: str = "mlruns.db") -> str:
+        if not template.exists():
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            SqlAlchemyStore(sqlite_uri(template.parent), str(template.parent / "artifacts")).engine.dispose()
+        shutil.copyfile(template, folder / name)
+        return sqlite_uri(folder, name)
+
+    return make
 
 
 def write_config(folder: Path, tracking_uri: str, experiment: str = "tests") -> Path:
@@ -98,22 +126,22 @@ def write_config(folder: Path, tracking_uri: str, experiment: str = "tests") -> 
 
 
 @pytest.fixture
-def mlflow_store(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def mlflow_store(tmp_path: Path, new_store: NewStore) -> Iterator[tuple[str, Path]]:
     """A fresh SQLite MLflow store for one test: (tracking URI, config path)."""
     import mlflow
 
     # mmp never sets MLflow's process-wide store; tests that read a model back with MLflow's own
     # fluent API (`mlflow.sklearn.load_model(result.model_uri)`) point it at this test's store
     # (`_no_user_environment` puts MLflow's global state back after every test).
-    uri = sqlite_uri(tmp_path)
+    uri = new_store(tmp_path)
     mlflow.set_tracking_uri(uri)
     yield uri, write_config(tmp_path, uri)
 
 
 @pytest.fixture(scope="session")
-def session_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+def session_store(tmp_path_factory: pytest.TempPathFactory, new_store: NewStore) -> tuple[str, Path]:
     folder = tmp_path_factory.mktemp("mlflow-session")
-    uri = sqlite_uri(folder)
+    uri = new_store(folder)
     return uri, write_config(folder, uri, experiment="session")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DATA, RECIPES, TrainedExample, sqlite_uri, write_config
+from tests.conftest import DATA, RECIPES, NewStore, TrainedExample, sqlite_uri, write_config
 from tests.serving.conftest import wait_ready
 
 NAME = "diabetes-identity"
@@ -123,7 +123,9 @@ def test_unknown_model_version_or_alias_is_one_line(registry: TrainedExample) ->
 
 
 @pytest.mark.slow
-def test_every_command_follows_mlflow_tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_command_follows_mlflow_tracking_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_store: NewStore
+) -> None:
     """train, batch-inference, export-model and serve-api, all without --config-path, find the same
     store through MLFLOW_TRACKING_URI (the working directory's default store stays untouched)."""
     from typer.testing import CliRunner
@@ -133,7 +135,7 @@ def test_every_command_follows_mlflow_tracking_uri(tmp_path: Path, monkeypatch: 
 
     store_dir = tmp_path / "store"
     store_dir.mkdir()
-    uri = sqlite_uri(store_dir)
+    uri = new_store(store_dir)
     workdir = tmp_path / "work"
     workdir.mkdir()
     monkeypatch.chdir(workdir)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, RECIPES
+from tests.conftest import DATA, RECIPES, NewStore
 
 HEAVY = ("mlflow", "sklearn", "pandas", "numpy", "fastapi", "uvicorn", "pyarrow", "scipy", "sqlalchemy")
 
@@ -134,9 +134,9 @@ def test_validate_finds_classes_missing_from_a_split(tmp_path: Path) -> None:
     assert "unsure" in done.stderr
 
 
-def test_train_prints_a_summary_and_json(tmp_path: Path) -> None:
+def test_train_prints_a_summary_and_json(tmp_path: Path, new_store: NewStore) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text(f"mlflow:\n  tracking_uri: sqlite:///{tmp_path / 'db.sqlite'}\n", encoding="utf-8")
+    config.write_text(f"mlflow:\n  tracking_uri: {new_store(tmp_path, 'db.sqlite')}\n", encoding="utf-8")
     done = mmp(
         "train",
         "-r",

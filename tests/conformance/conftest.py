@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conformance.surfaces import PyfuncScorer
-from tests.conftest import sqlite_uri, write_config
+from tests.conftest import NewStore, write_config
 
 RECIPES = {
     # Trained from Parquet: Int64 and boolean columns with NA.
@@ -132,13 +132,13 @@ class Conformance:
 
 
 @pytest.fixture(scope="session")
-def conformance(tmp_path_factory: pytest.TempPathFactory) -> Conformance:
+def conformance(tmp_path_factory: pytest.TempPathFactory, new_store: NewStore) -> Conformance:
     from mmp.core.model_store import load_model
     from mmp.pipelines.train import train
     from mmp.recipe.loader import load_config, load_recipe
 
     folder = tmp_path_factory.mktemp("conformance")
-    uri = sqlite_uri(folder)
+    uri = new_store(folder)
     config_path = write_config(folder, uri, experiment="conformance")
     frame = make_frame()
     frame.to_parquet(folder / "data.parquet")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import sqlite_uri, write_config
+from tests.conftest import NewStore, write_config
 
 REGIONS = ("north", "south", "east")
 _names = itertools.count()
@@ -103,12 +103,12 @@ class Lab:
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(tmp_path_factory: pytest.TempPathFactory, new_store: NewStore) -> Iterator[Lab]:
     from mmp.pipelines.train import train
     from mmp.recipe.loader import load_config, load_recipe
 
     folder = tmp_path_factory.mktemp("lifecycle")
-    uri = sqlite_uri(folder)
+    uri = new_store(folder)
     config_path = write_config(folder, uri, experiment="lifecycle")
     recipe_path = folder / "churn.yaml"
     recipe_path.write_text(RECIPE.format(features=""), encoding="utf-8")

@@ -14,7 +14,7 @@ import yaml
 
 from mmp.pipelines.train import train
 from mmp.recipe.loader import load_config, load_recipe
-from tests.conftest import DATA, RECIPES, TrainedExample
+from tests.conftest import DATA, RECIPES, NewStore, TrainedExample
 
 
 def recipe_file(tmp_path: Path, base: str, **changes: object) -> Path:
@@ -111,12 +111,14 @@ def test_model_requirements_are_exact_pins(trained: dict[str, TrainedExample], t
     assert not any(p.startswith("mmp") for p in pins)
 
 
-def test_secrets_never_reach_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_never_reach_mlflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_store: NewStore
+) -> None:
     import mlflow
 
     secret = "tok-5ecr3t-value-9f8e"
     monkeypatch.setenv("MMP_TEST_TOKEN", secret)
-    monkeypatch.setenv("MMP_TEST_TRACKING", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("MMP_TEST_TRACKING", new_store(tmp_path, "store.db"))
     config = tmp_path / "config.yaml"
     config.write_text(
         f"mlflow:\n  tracking_uri: ${{MMP_TEST_TRACKING}}\n  artifact_location: {tmp_path / 'art'}\n",

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import sqlite_uri, write_config
+from tests.conftest import NewStore, write_config
 from tests.serving.conftest import assert_error, example_body
 
 RECIPE = """
@@ -36,7 +36,7 @@ evaluation:
 
 
 @pytest.fixture(scope="module")
-def fragile_model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def fragile_model(tmp_path_factory: pytest.TempPathFactory, new_store: NewStore) -> Any:
     """A model whose estimator crashes on huge values and whose encoder refuses unseen codes.
 
     `code` has 400 levels, more than the contract lists, so the request schema cannot enumerate
@@ -60,7 +60,7 @@ def fragile_model(tmp_path_factory: pytest.TempPathFactory) -> Any:
     frame.to_csv(data, index=False)
     recipe = folder / "fragile.yaml"
     recipe.write_text(RECIPE.format(data=data), encoding="utf-8")
-    uri = sqlite_uri(folder)
+    uri = new_store(folder)
     result = train(load_recipe(recipe), load_config(write_config(folder, uri)), None, register_as=None)
     return load_model(result.model_uri, uri)
 
