@@ -185,6 +185,21 @@ def local_spark_session() -> tuple[Any, bool]:
 
 
 @pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local[1] Spark session for the whole run, stopped at its end.
+
+    Why shared: starting the JVM and warming it up cost 6-11 s, paid by each Spark module in turn;
+    the Spark tests all run on one xdist worker (WORKER_GROUPS), one after the other. The engines
+    reuse an active session and leave it running, as they do for a user's own session; tests that
+    change a runtime setting put it back.
+    """
+    session, owned = local_spark_session()
+    assert owned, "a Spark session was already active before the shared one started"
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
 def promtool() -> str:
     """Path of Prometheus' `promtool` (Debian's `prometheus`, installed by .ci/run), else skip."""
     found = shutil.which("promtool")

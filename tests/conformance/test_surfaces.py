@@ -20,7 +20,6 @@ import pytest
 from mmp.core.contract import example_record
 from tests.conformance import surfaces
 from tests.conformance.conftest import Conformance
-from tests.conftest import local_spark_session
 
 INF = math.inf
 OK = "ok"
@@ -309,22 +308,15 @@ def test_logged_model_without_mmp(
 
 @pytest.mark.slow
 @pytest.mark.spark
-def test_spark_local(conformance: Conformance, reference: Any, tmp_path: Path) -> None:
-    """Spark `local[1]` (one session for the module) over the CSV cases and the training Parquet."""
-
-    session, owned = local_spark_session()  # one session: the engine reuses an active one
+def test_spark_local(conformance: Conformance, reference: Any, tmp_path: Path, spark: Any) -> None:
+    """Spark `local[1]` (the shared session: the engine reuses an active one) over the CSV cases
+    and the training Parquet."""
     reference_cache.update(reference)
-    try:
-        for name in ("conf_accept", "conf_refuse"):
-            records, expected = _file_cases(conformance, name)
-            keep = [i for i, o in enumerate(expected) if o != surfaces.MODEL_REFUSED]  # Spark stops on those
-            records, expected = [records[i] for i in keep], [expected[i] for i in keep]
-            source = tmp_path / f"{name}.csv"
-            surfaces.write_csv(source, records)
-            got = surfaces.spark_file(conformance.batch_run(name), source, records, "id")
-            surfaces.same(
-                [(o[0], o[1], None) if o[0] == "ok" else o for o in expected], got, records, "Spark"
-            )
-    finally:
-        if owned:
-            session.stop()
+    for name in ("conf_accept", "conf_refuse"):
+        records, expected = _file_cases(conformance, name)
+        keep = [i for i, o in enumerate(expected) if o != surfaces.MODEL_REFUSED]  # Spark stops on those
+        records, expected = [records[i] for i in keep], [expected[i] for i in keep]
+        source = tmp_path / f"{name}.csv"
+        surfaces.write_csv(source, records)
+        got = surfaces.spark_file(conformance.batch_run(name), source, records, "id")
+        surfaces.same([(o[0], o[1], None) if o[0] == "ok" else o for o in expected], got, records, "Spark")

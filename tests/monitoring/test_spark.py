@@ -12,22 +12,26 @@ import pytest
 from mmp.core.errors import MmpError
 from mmp.monitoring.profile import ReferenceProfile
 from mmp.monitoring.run import MonitorJob, run_monitor
-from tests.conftest import local_spark_session
 from tests.monitoring import synthetic
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """One local[1] session for the module (the engine reuses an active one); small input splits,
-    so even this small log is read as several partitions whose states the driver merges."""
-    session, owned = local_spark_session()
-    assert owned
-    session.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
-    session.conf.set("spark.sql.files.openCostInBytes", "0")
-    yield session
-    session.stop()
+def spark(spark: Any) -> Iterator[Any]:
+    """The shared local[1] session (the engine reuses an active one) with small input splits for
+    this module, so even this small log is read as several partitions whose states the driver
+    merges; the settings are put back afterwards."""
+    small = {"spark.sql.files.maxPartitionBytes": str(64 * 1024), "spark.sql.files.openCostInBytes": "0"}
+    before = {key: spark.conf.get(key, None) for key in small}
+    for key, value in small.items():
+        spark.conf.set(key, value)
+    yield spark
+    for key, value in before.items():
+        if value is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, value)
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])

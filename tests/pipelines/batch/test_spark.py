@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mmp.core.errors import MmpError
-from tests.conftest import local_spark_session
 from tests.pipelines.batch.conftest import Batch, leftovers, read_output
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """One local[1] session for the module; the engine reuses an active session and leaves it running."""
-    session, owned = local_spark_session()
-    assert owned
-    yield session
-    session.stop()
 
 
 def test_spark_predictions_equal_the_streaming_engine(batch: Batch, tmp_path: Path, spark: Any) -> None:
