@@ -56,11 +56,19 @@ class Plan:
 
         if len(X) == 0:
             return None
+        matrix = _float_matrix(X)
+        if matrix is None:
+            return None
+        position = {name: i for i, name in enumerate(X.columns)}
         outputs = []
         for branch in self.branches:
-            block = _float_block(X, branch.columns)
-            if block is None:
+            try:
+                indexes = [position[name] for name in branch.columns]
+            except KeyError:
                 return None
+            # A new column-major block (fancy indexing copies): the layout pandas hands
+            # scikit-learn, so the final estimator's matrix product sums in the same order.
+            block = np.asfortranarray(matrix[:, indexes])
             for kernel in branch.kernels:
                 if np.isinf(block).any():  # every step's input check (`allow-nan`) refuses these
                     return None
@@ -249,24 +257,24 @@ _KERNELS: dict[str, Callable[[Any], Kernel | None]] = {
 }
 
 
-def _float_block(X: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray | None:
-    """The columns as one new float64 matrix, converted as scikit-learn's `check_array` converts a
-    DataFrame (numpy and pandas nullable integers/floats; a missing value becomes NaN), or None for
-    any other dtype. Column-major, like the array pandas hands scikit-learn: the final estimator's
-    matrix product then sees the same memory layout, so it sums in the same order."""
+_PLAIN = frozenset({"float64", "int64"})
+_NULLABLE = frozenset({"float64", "int64", "Float64", "Int64"})  # conformance's nullable numbers
+
+
+def _float_matrix(X: pd.DataFrame) -> np.ndarray | None:
+    """The frame as float64, converted as scikit-learn's `check_array` converts it (a missing value
+    becomes NaN), or None if a column has another dtype: narrower types change scikit-learn's
+    working dtype (float32 stays float32), and text, booleans and dates are not numbers."""
     import numpy as np
 
-    block = np.empty((len(X), len(columns)), dtype=np.float64, order="F")
-    for j, name in enumerate(columns):
-        column = X[name]
-        dtype = str(column.dtype)
-        if dtype in ("float64", "int64"):
-            block[:, j] = column.to_numpy()
-        elif dtype in ("Float64", "Int64"):  # what conformance makes of nullable number columns
-            block[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        else:  # narrower types change scikit-learn's working dtype (float32 stays float32)
-            return None
-    return block
+    dtypes = {str(dtype) for dtype in X.dtypes}
+    if dtypes <= _PLAIN:
+        matrix: np.ndarray = X.to_numpy(dtype=np.float64)
+        return matrix
+    if dtypes <= _NULLABLE:
+        matrix = X.to_numpy(dtype=np.float64, na_value=np.nan)
+        return matrix
+    return None
 
 
 _PROBE_VALUES = (0.0, -0.0, 1.0, -1.0, 0.5, -2.75, 1e-12, -3.1e7, 123456.789, 1e300, float("nan"))
