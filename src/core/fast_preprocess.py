@@ -66,9 +66,9 @@ class Plan:
                 indexes = [position[name] for name in branch.columns]
             except KeyError:
                 return None
-            # A new column-major block (fancy indexing copies): the layout pandas hands
+            # A new column-major block (fancy indexing copies, once): the layout pandas hands
             # scikit-learn, so the final estimator's matrix product sums in the same order.
-            block = np.asfortranarray(matrix[:, indexes])
+            block = np.ascontiguousarray(matrix.T[indexes]).T
             for kernel in branch.kernels:
                 if np.isinf(block).any():  # every step's input check (`allow-nan`) refuses these
                     return None
