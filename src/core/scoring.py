@@ -25,6 +25,7 @@ CONFORM_STEP = "conform"
 _lock = threading.Lock()
 _rules: dict[int, tuple[FeatureContract, list[ColumnRule]]] = {}
 _bodies: dict[int, tuple[Any, Any]] = {}
+_plans: dict[int, tuple[Any, Any, Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -132,18 +133,39 @@ def predict(
         # `conformance`): scikit-learn's per-call warning about it is noise, not news.
         warnings.filterwarnings("ignore", message="Found unknown categories", category=UserWarning)
         proba = None
-        if probabilities and contract.task == "classification" and hasattr(body, "predict_proba"):
-            steps = getattr(body, "steps", None)
-            final, transformed = body, X
-            if steps and len(steps) > 1 and hasattr(steps[-1][1], "predict_proba"):
-                transformed = body[:-1].transform(X)
-                final = steps[-1][1]
+        steps = getattr(body, "steps", None)
+        final, transformed = body, X
+        if steps and len(steps) > 1:  # Pipeline.predict is its last step's predict on this input
+            transformed = preprocess(body, X)
+            final = steps[-1][1]
+        if probabilities and contract.task == "classification" and hasattr(final, "predict_proba"):
             proba = final.predict_proba(transformed)
             # A forest's labels are the argmax of these probabilities: no second walk of the trees.
             values = labels_from_probabilities(final, proba)
             if values is None:
                 values = final.predict(transformed)
         else:
-            values = body.predict(X)
+            values = final.predict(transformed)
     classes = list(getattr(pipeline, "classes_", [])) or contract.classes
     return Predictions(values=values, probabilities=proba, classes=classes)
+
+
+def preprocess(body: Any, X: pd.DataFrame) -> Any:
+    """`body[:-1].transform(X)`: through the compiled plan (`mmp.core.fast_preprocess`) when the
+    preprocessing has one and X's columns are plain numbers, else through scikit-learn."""
+    key = id(body)
+    cached = _plans.get(key)
+    if cached is None or cached[0] is not body:
+        from mmp.core.fast_preprocess import compile_preprocessing
+
+        cached = (body, body[:-1], compile_preprocessing(body[:-1]))
+        with _lock:
+            if len(_plans) > 64:
+                _plans.clear()
+            _plans[key] = cached
+    _, preprocessing, plan = cached
+    if plan is not None:
+        transformed = plan.transform(X)
+        if transformed is not None:
+            return transformed
+    return preprocessing.transform(X)
