@@ -26,8 +26,13 @@ pytestmark = pytest.mark.slow
 
 
 def _clean_env() -> dict[str, str]:
-    """No trace of this checkout's environment: no venv, no mmp/MLflow settings, no pytest."""
-    drop = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "CONDA_PREFIX")
+    """No trace of this checkout's environment: no venv, no mmp/MLflow settings, no pytest.
+
+    Nor this machine's PYTHONDONTWRITEBYTECODE: as on a user's machine, the first command writes
+    the bytecode of what it imports into the project's fresh .venv and the next ones reuse it
+    (with the variable set, every `uv run mmp ...` compiled mlflow, pandas and scikit-learn anew).
+    """
+    drop = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "CONDA_PREFIX", "PYTHONDONTWRITEBYTECODE")
     env = {
         k: v
         for k, v in os.environ.items()
