@@ -47,6 +47,7 @@ class Plan:
     """A compiled preprocessing: `transform(X)` equals the fitted pipeline's `transform(X)`."""
 
     branches: tuple[Branch, ...]
+    inputs: tuple[str, ...]  # the columns the ColumnTransformer was fitted on (the probe's columns)
 
     def transform(self, X: pd.DataFrame) -> np.ndarray | None:
         """The transformed matrix, or None when scikit-learn must take this call: a column that is
@@ -120,7 +121,8 @@ def _plan(preprocessing: Any) -> Plan | None:
         if not kernels or any(k is None for k in kernels) or _keeps_input_dtype(steps[-1][1]):
             return None
         branches.append(Branch(tuple(columns), tuple(k for k in kernels if k is not None)))
-    return Plan(tuple(branches)) if branches else None
+    inputs = tuple(str(name) for name in transformer.feature_names_in_)
+    return Plan(tuple(branches), inputs) if branches else None
 
 
 def _wraps_output(estimator: Any) -> bool:
@@ -140,14 +142,16 @@ def _keeps_input_dtype(step: Any) -> bool:
 def _kernel(step: Any) -> Kernel | None:
     kind = type(step)
     build = _KERNELS.get(kind.__name__)
-    return build(step) if build is not None and kind.__module__.startswith("sklearn.") else None
+    if build is None or not kind.__module__.startswith("sklearn.") or _wraps_output(step):
+        return None
+    return build(step)
 
 
 def _simple_imputer(step: Any) -> Kernel | None:
     """`SimpleImputer.transform` on dense float64 input: each NaN becomes its column's statistic."""
     import numpy as np
 
-    if step.add_indicator or _wraps_output(step):
+    if step.add_indicator:
         return None
     missing = step.missing_values
     if not (isinstance(missing, float) and missing != missing):  # only NaN marks a missing value
@@ -174,48 +178,36 @@ def _simple_imputer(step: Any) -> Kernel | None:
 
 def _standard_scaler(step: Any) -> Kernel | None:
     """`StandardScaler.transform` on dense float64 input: `X -= mean_`, then `X /= scale_`."""
-    import numpy as np
-
-    if _wraps_output(step):
-        return None
-    mean = np.asarray(step.mean_, dtype=np.float64) if step.with_mean else None
-    scale = np.asarray(step.scale_, dtype=np.float64) if step.with_std else None
-
-    def standardise(X: np.ndarray) -> np.ndarray:
-        if mean is not None:
-            X -= mean
-        if scale is not None:
-            X /= scale
-        return X
-
-    return standardise
+    return _centre_then_divide(step.mean_ if step.with_mean else None, step.scale_ if step.with_std else None)
 
 
 def _robust_scaler(step: Any) -> Kernel | None:
     """`RobustScaler.transform` on dense float64 input: `X -= center_`, then `X /= scale_`."""
+    return _centre_then_divide(
+        step.center_ if step.with_centering else None, step.scale_ if step.with_scaling else None
+    )
+
+
+def _centre_then_divide(centre: Any, scale: Any) -> Kernel:
     import numpy as np
 
-    if _wraps_output(step):
-        return None
-    center = np.asarray(step.center_, dtype=np.float64) if step.with_centering else None
-    scale = np.asarray(step.scale_, dtype=np.float64) if step.with_scaling else None
+    shift = None if centre is None else np.asarray(centre, dtype=np.float64)
+    divide = None if scale is None else np.asarray(scale, dtype=np.float64)
 
-    def robust(X: np.ndarray) -> np.ndarray:
-        if center is not None:
-            X -= center
-        if scale is not None:
-            X /= scale
+    def centre_then_divide(X: np.ndarray) -> np.ndarray:
+        if shift is not None:
+            X -= shift
+        if divide is not None:
+            X /= divide
         return X
 
-    return robust
+    return centre_then_divide
 
 
 def _min_max_scaler(step: Any) -> Kernel | None:
     """`MinMaxScaler.transform` on dense float64 input: `X *= scale_`, `X += min_`, then the clip."""
     import numpy as np
 
-    if _wraps_output(step):
-        return None
     scale = np.asarray(step.scale_, dtype=np.float64)
     offset = np.asarray(step.min_, dtype=np.float64)
     low, high = (float(v) for v in step.feature_range)
@@ -234,8 +226,6 @@ def _max_abs_scaler(step: Any) -> Kernel | None:
     """`MaxAbsScaler.transform` on dense float64 input: `X /= scale_`, then the clip."""
     import numpy as np
 
-    if _wraps_output(step):
-        return None
     scale = np.asarray(step.scale_, dtype=np.float64)
 
     def max_abs(X: np.ndarray) -> np.ndarray:
@@ -287,7 +277,7 @@ def _agrees(plan: Plan, preprocessing: Any) -> bool:
     import numpy as np
     import pandas as pd
 
-    names = [str(n) for n in _input_names(preprocessing)]
+    names = plan.inputs
     rng = np.random.default_rng(0)
     rows = len(_PROBE_VALUES) + 16
     data = {}
@@ -321,10 +311,3 @@ def _identical(ours: np.ndarray, expected: Any) -> bool:
     if expected.shape != ours.shape or expected.strides != ours.strides:
         return False
     return bool(np.array_equal(ours.view(np.uint64), expected.view(np.uint64)))
-
-
-def _input_names(preprocessing: Any) -> list[Any]:
-    from sklearn.pipeline import Pipeline
-
-    transformer = preprocessing.steps[0][1] if isinstance(preprocessing, Pipeline) else preprocessing
-    return list(transformer.feature_names_in_)

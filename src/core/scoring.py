@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 
 CONFORM_STEP = "conform"
 _lock = threading.Lock()
-_rules: dict[int, tuple[FeatureContract, list[ColumnRule]]] = {}
+_rules: dict[int, tuple[Any, Any]] = {}
 _bodies: dict[int, tuple[Any, Any]] = {}
-_plans: dict[int, tuple[Any, Any, Any]] = {}
+_plans: dict[int, tuple[Any, Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,9 @@ class Unconformable(MmpError):
 
 def input_rules(contract: FeatureContract) -> list[ColumnRule]:
     """The conformance rules of the model's input columns, computed once per contract object."""
-    key = id(contract)
-    cached = _rules.get(key)
-    if cached is not None and cached[0] is contract:
-        return cached[1]
-    rules = contract.rules(contract.model_input_columns)
-    with _lock:
-        if len(_rules) > 64:
-            _rules.clear()
-        _rules[key] = (contract, rules)
+    rules: list[ColumnRule] = _per_object(
+        _rules, contract, lambda: contract.rules(contract.model_input_columns)
+    )
     return rules
 
 
@@ -99,16 +94,7 @@ def model_body(pipeline: Any) -> Any:
     steps = getattr(pipeline, "steps", None)
     if not steps or steps[0][0] != CONFORM_STEP:
         return pipeline
-    key = id(pipeline)
-    cached = _bodies.get(key)
-    if cached is not None and cached[0] is pipeline:
-        return cached[1]
-    body = pipeline[1:]
-    with _lock:
-        if len(_bodies) > 64:
-            _bodies.clear()
-        _bodies[key] = (pipeline, body)
-    return body
+    return _per_object(_bodies, pipeline, lambda: pipeline[1:])
 
 
 def predict(
@@ -153,19 +139,30 @@ def predict(
 def preprocess(body: Any, X: pd.DataFrame) -> Any:
     """`body[:-1].transform(X)`: through the compiled plan (`mmp.core.fast_preprocess`) when the
     preprocessing has one and X's columns are plain numbers, else through scikit-learn."""
-    key = id(body)
-    cached = _plans.get(key)
-    if cached is None or cached[0] is not body:
-        from mmp.core.fast_preprocess import compile_preprocessing
-
-        cached = (body, body[:-1], compile_preprocessing(body[:-1]))
-        with _lock:
-            if len(_plans) > 64:
-                _plans.clear()
-            _plans[key] = cached
-    _, preprocessing, plan = cached
+    preprocessing, plan = _per_object(_plans, body, lambda: _compiled(body[:-1]))
     if plan is not None:
         transformed = plan.transform(X)
         if transformed is not None:
             return transformed
     return preprocessing.transform(X)
+
+
+def _compiled(preprocessing: Any) -> tuple[Any, Any]:
+    from mmp.core.fast_preprocess import compile_preprocessing
+
+    return preprocessing, compile_preprocessing(preprocessing)
+
+
+def _per_object(cache: dict[int, tuple[Any, Any]], owner: Any, build: Callable[[], Any]) -> Any:
+    """`build()` once per live `owner` object (a contract, a pipeline), keyed by identity: both are
+    unhashable and immutable once loaded. Bounded, for servers that swap models for days."""
+    key = id(owner)
+    cached = cache.get(key)
+    if cached is not None and cached[0] is owner:
+        return cached[1]
+    value = build()
+    with _lock:
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = (owner, value)
+    return value
