@@ -117,3 +117,24 @@ def test_client_input_that_used_to_500_is_a_refusal(value: str, code: str) -> No
     with pytest.raises(Refusal) as err:
         convert(ColumnRule("c", kind, nullable=True), value)
     assert err.value.code == code
+
+
+@pytest.mark.parametrize("nullable", [True, False])
+def test_text_into_a_number_column_is_float64_and_agrees_with_the_scalar_rule(nullable: bool) -> None:
+    """CSV text takes the vectorised path straight to float64; odd spellings still follow `convert`."""
+    import numpy as np
+    import pandas as pd
+
+    values = [" 1.5 ", "-0", "+.5", "1e3", "1e999", "-inf", "NaN", "", "n/a", None, "1,5", "١٢", "x", "7"]
+    rule = ColumnRule("c", "number", nullable=nullable)
+    converted, refused = conform_column(rule, pd.Series(values, dtype="str"))
+    assert converted.dtype == np.float64
+    for row, value in enumerate(values):
+        expected = _outcome(rule, value)
+        if row in refused:
+            assert expected == ("refused", refused[row].code), value
+            assert np.isnan(converted.iloc[row])
+        elif expected[1] is None:
+            assert np.isnan(converted.iloc[row]), value
+        else:
+            assert converted.iloc[row] == expected[1] and str(converted.iloc[row]) == str(expected[1]), value
