@@ -4,6 +4,11 @@
 train and export the example model, and `docker build` the api image on a private dockerd with a
 stand-in python:3.11-slim base (tests/docker/engine.py). The size the image adds over its base and
 the build time are printed and written to $MMP_DOCKER_CACHE/last-image-build.json.
+
+The other images the selected tests need from the project alone (the compose stack's PostgreSQL and
+MLflow server, the build without a lock file) start building beside the training, in the
+background: the container tests run one after the other on one xdist worker, and these builds
+spend much of their time waiting on downloads and layer commits rather than on a core.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +39,55 @@ from tests.docker.engine import (
     cache_dir,
     ensure_base_image,
     ensure_packages,
+    ensure_postgres_image,
     running_engine,
 )
 
 TAG = "mmp-e2e/shop-api"
+MLFLOW_TAG = f"{TAG}-mlflow"
+UNLOCKED_TAG = f"{TAG}-unlocked"
 EXAMPLE = EXAMPLES["classification"]
+
+
+@dataclass
+class Background:
+    """Image builds started beside the model's training; `image` waits for one (or builds it now)."""
+
+    builds: dict[str, Callable[[], str]]
+    started: dict[str, Future[str]] = field(default_factory=dict)
+
+    def image(self, name: str) -> str:
+        future = self.started.get(name)
+        return future.result() if future is not None else self.builds[name]()
+
+
+def image_builds(engine: Engine, project: Path) -> dict[str, Callable[[], str]]:
+    """The images that need only the generated project (no trained model): name -> build, tag."""
+
+    def postgres() -> str:
+        return ensure_postgres_image(engine, engine.root / "base")
+
+    def mlflow() -> str:
+        context = project / "docker" / "mlflow"
+        engine.docker("build", "-t", MLFLOW_TAG, str(context), timeout=1800)
+        return MLFLOW_TAG
+
+    def unlocked() -> str:
+        """The runtime target of a copy without uv.lock: what a user builds before any `uv sync`."""
+        copy = project.parent / "unlocked"
+        shutil.copytree(project, copy, ignore=shutil.ignore_patterns("uv.lock", "model"))
+        engine.docker("build", "--target", "runtime", "-t", UNLOCKED_TAG, str(copy), timeout=1800)
+        return UNLOCKED_TAG
+
+    return {"postgres": postgres, "mlflow": mlflow, "unlocked": unlocked}
+
+
+# Which selected tests need which background image (by node id).
+NEEDED_BY = {
+    "postgres": "tests/docker/test_stack.py::test_train_job",
+    "mlflow": "tests/docker/test_stack.py::test_train_job",
+    "unlocked": "tests/docker/test_image.py::test_image_builds_without_a_lock_file",
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +101,7 @@ class Built:
     probabilities: dict[str, float] | None
     added_mb: float
     build_seconds: float
+    background: Background
 
 
 def run_mmp(*args: str, cwd: Path) -> dict[str, Any]:
@@ -83,7 +134,19 @@ def engine() -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def built(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Built:
+def built(
+    engine: Engine, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Built]:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="image-build") as pool:
+        yield _build(engine, tmp_path_factory, request, pool)
+
+
+def _build(
+    engine: Engine,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    pool: ThreadPoolExecutor,
+) -> Built:
     import pandas as pd
 
     from mmp.core.model_store import load_model
@@ -97,6 +160,11 @@ def built(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Built:
     # What `uv sync` leaves for a user: a lock, which the image build then follows exactly.
     lock = subprocess.run([uv, "lock"], cwd=project, capture_output=True, text=True, timeout=600)
     assert lock.returncode == 0, lock.stderr[-3000:]
+    selected = [item.nodeid for item in request.session.items]
+    background = Background(image_builds(engine, project))
+    for name in ("postgres", "mlflow", "unlocked"):  # two at a time
+        if any(nodeid.startswith(NEEDED_BY[name]) for nodeid in selected):
+            background.started[name] = pool.submit(background.builds[name])
 
     config = work / "config.yaml"
     config.write_text(
@@ -126,7 +194,9 @@ def built(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Built:
     }
     (cache_dir() / "last-image-build.json").write_text(json.dumps(measurements, indent=2))
     print(f"\nimage {TAG}: +{added_mb:.0f} MB over {BASE_TAG}, built in {build_seconds:.0f} s")
-    return Built(engine, project, record, answer.values[0], probabilities, added_mb, build_seconds)
+    return Built(
+        engine, project, record, answer.values[0], probabilities, added_mb, build_seconds, background
+    )
 
 
 def wait_healthy(engine: Engine, container: str, timeout: float = 240) -> None:

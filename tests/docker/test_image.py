@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -88,12 +86,9 @@ def test_train_target_validates_its_recipe_in_the_container(built: Built) -> Non
     assert report["valid"] and report["recipe"] == "breast_cancer"
 
 
-def test_image_builds_without_a_lock_file(built: Built, tmp_path: Path) -> None:
+def test_image_builds_without_a_lock_file(built: Built) -> None:
     """Before any `uv sync` there is no uv.lock: the newest versions pyproject allows are installed."""
-    project = tmp_path / "unlocked"
-    shutil.copytree(built.project, project, ignore=shutil.ignore_patterns("uv.lock", "model"))
-    engine, tag = built.engine, f"{TAG}-unlocked"
-    engine.docker("build", "--target", "runtime", "-t", tag, str(project), timeout=1800)
+    engine, tag = built.engine, built.background.image("unlocked")  # conftest.image_builds
     done = engine.docker(
         "run",
         "--rm",

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.docker.conftest import TAG, Built, http, wait_healthy
-from tests.docker.engine import Engine, ensure_postgres_image
+from tests.docker.engine import Engine
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -81,7 +81,7 @@ def compose(built: Built) -> dict[str, Any]:
 def postgres(built: Built, compose: dict[str, Any], network: str) -> Iterator[str]:
     """The `postgres` service on the network (alias `postgres`), healthy by its own pg_isready."""
     engine, service = built.engine, compose["services"]["postgres"]
-    image = ensure_postgres_image(engine, engine.root / "base")
+    image = built.background.image("postgres")
     assert service["image"] == image, "the stand-in is tagged as the image compose names"
     name = f"mmp-e2e-postgres-{os.getpid()}"
     engine.docker(
@@ -109,8 +109,8 @@ def tracking_server(built: Built, compose: dict[str, Any], network: str, postgre
     """The `mlflow` service on the network (alias `mlflow`), published on a free local port, its
     backend store on the `postgres` service (MLFLOW_BACKEND_STORE_URI as compose resolves it)."""
     engine, service = built.engine, compose["services"]["mlflow"]
-    image = f"{TAG}-mlflow"
-    engine.docker("build", "-t", image, str(built.project / service["build"]["context"]), timeout=1800)
+    assert service["build"]["context"] == "docker/mlflow"
+    image = built.background.image("mlflow")  # built from that context
     port = free_port()
     name = f"mmp-e2e-mlflow-{port}"
     engine.docker(
