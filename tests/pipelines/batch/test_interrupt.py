@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,8 +45,13 @@ def _start(example: TrainedExample, config: Path, data: Path, output: str, *extr
     )
 
 
-def _wait_until_writing(process: subprocess.Popen, folder: Path, timeout: float = 120) -> None:
-    """Until the job holds an output file in `folder` with at least one chunk in it."""
+def _freeze_once_writing(process: subprocess.Popen, folder: Path, timeout: float = 120) -> None:
+    """Until the job holds an output file in `folder` with at least one chunk in it; then SIGSTOP it.
+
+    Frozen, the job cannot finish while this (possibly descheduled) test process looks at it and
+    sends its signal; `_thaw` lets it take the signal. Without the freeze, a busy machine once let a
+    4 s job run to the end between "writing" and the signal, and it exited 0 with its output.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -54,11 +60,17 @@ def _wait_until_writing(process: subprocess.Popen, folder: Path, timeout: float 
             try:
                 target = os.readlink(fd)
                 if target.startswith(str(folder)) and os.stat(fd).st_size > 0:
+                    process.send_signal(signal.SIGSTOP)
                     return
             except OSError:
                 continue
         time.sleep(0.05)
     raise AssertionError("the job never started writing")
+
+
+def _thaw(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGCONT)
 
 
 def _finish(process: subprocess.Popen) -> tuple[int, str]:
@@ -95,12 +107,13 @@ def test_killed_mid_job_leaves_no_output(
     example = trained["breast_cancer"]
     process = _start(example, session_store[1], big_input, str(out), "--workers", str(workers))
     try:
-        _wait_until_writing(process, tmp_path)
+        _freeze_once_writing(process, tmp_path)
         helpers = _children(process.pid)
         pythons = [p for p in helpers if "python" in psutil.Process(p).name()]
         assert len(pythons) >= (workers if workers > 1 else 0)
         process.send_signal(sig)
     finally:
+        _thaw(process)
         code, stderr = _finish(process)
     assert code == (-9 if sig == signal.SIGKILL else 130), stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
@@ -132,8 +145,11 @@ def test_killed_mid_job_leaves_no_sql_table(
             assert time.monotonic() < deadline, "the job never started writing"
             time.sleep(0.05)
         time.sleep(0.5)
+        process.send_signal(signal.SIGSTOP)  # as in _freeze_once_writing
+        assert process.poll() is None, "the job ended before it could be interrupted"
         process.send_signal(sig)
     finally:
+        _thaw(process)
         code, stderr = _finish(process)
     assert code == (-9 if sig == signal.SIGKILL else 130), stderr
     engine = sa.create_engine(url)
