@@ -42,15 +42,26 @@ def _start(example: TrainedExample, config: Path, data: Path, output: str, *extr
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_from_a_terminal,
     )
+
+
+def _as_from_a_terminal() -> None:
+    """The job's Ctrl-C as a terminal gives it: SIGINT at its default, unblocked.
+
+    A command started in the background by a non-interactive shell (`scripts/check &`, CI runners)
+    inherits SIGINT ignored, by design, and Python then keeps it ignored: the job would rightly
+    run to the end. The suite must not depend on how it was started (it failed that way 3 times).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _freeze_once_writing(process: subprocess.Popen, folder: Path, timeout: float = 120) -> None:
     """Until the job holds an output file in `folder` with at least one chunk in it; then SIGSTOP it.
 
     Frozen, the job cannot finish while this (possibly descheduled) test process looks at it and
-    sends its signal; `_thaw` lets it take the signal. Without the freeze, a busy machine once let a
-    4 s job run to the end between "writing" and the signal, and it exited 0 with its output.
+    sends its signal; `_thaw` lets it take the signal.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,6 +77,19 @@ def _freeze_once_writing(process: subprocess.Popen, folder: Path, timeout: float
                 continue
         time.sleep(0.05)
     raise AssertionError("the job never started writing")
+
+
+def _signal_masks(pid: int | str) -> str:
+    """The kernel's view of a process's signals (/proc): blocked, ignored and caught, as hex masks."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    wanted = [line for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+    return " ".join(line.replace("\t", "") for line in wanted)
+
+
+def _catches(pid: int, sig: signal.Signals) -> bool:
+    masks = dict(part.split(":") for part in _signal_masks(pid).split())
+    bit = 1 << (int(sig) - 1)
+    return bool(int(masks["SigCgt"], 16) & bit) and not int(masks["SigBlk"], 16) & bit
 
 
 def _thaw(process: subprocess.Popen) -> None:
@@ -111,6 +135,11 @@ def test_killed_mid_job_leaves_no_output(
         helpers = _children(process.pid)
         pythons = [p for p in helpers if "python" in psutil.Process(p).name()]
         assert len(pythons) >= (workers if workers > 1 else 0)
+        if sig != signal.SIGKILL:
+            assert _catches(process.pid, sig), (
+                f"the job does not catch {sig.name}: job {_signal_masks(process.pid)}; "
+                f"this test process {_signal_masks('self')}"
+            )
         process.send_signal(sig)
     finally:
         _thaw(process)
