@@ -232,6 +232,12 @@ class _Pass:
             )
             for m in loaded
         ]
+        # Models with the same input columns and contract accept and convert a chunk alike: it is
+        # converted once and every scorer starts from that (each then adds its own refusals).
+        first = self.scorers[0]
+        self.shared_input = all(
+            s.input_columns == first.input_columns and s.specs == first.specs for s in self.scorers[1:]
+        )
         self.classes = self.scorers[0].classes if task == "classification" else None
         for scorer in self.scorers[1:]:
             if task == "classification" and scorer.classes != self.classes:
@@ -329,8 +335,9 @@ class _Pass:
                     first_row + int(at), self.target, f"label {labels[at]!r} is not a class the model knows"
                 )
         outputs = []
+        shared = coerce(chunk, self.scorers[0].specs) if self.shared_input else None
         for scorer in self.scorers:
-            scored = scorer(chunk, first_row)
+            scored = scorer(chunk, first_row, shared)
             if scored.fatal:
                 raise MmpError(
                     f"{scorer.identity.model_uri}: rows {first_row}-{first_row + n - 1}: {scored.fatal}",

@@ -94,6 +94,10 @@ class Problems:
     def __bool__(self) -> bool:
         return bool(self.reasons)
 
+    def copy(self) -> Problems:
+        """An independent copy: a scorer adds its model's refusals to the problems it was given."""
+        return Problems(dict(self.first_column), {row: list(r) for row, r in self.reasons.items()})
+
     def rows(self) -> list[int]:
         return sorted(self.reasons)
 

@@ -134,11 +134,20 @@ class ChunkScorer:
 
     # --- scoring -------------------------------------------------------------------------------
 
-    def __call__(self, chunk: pa.Table, first_row: int) -> ScoredChunk:
-        """Score `chunk`, whose first row is row number `first_row` (1-based) of the whole input."""
+    def __call__(
+        self, chunk: pa.Table, first_row: int, coerced: tuple[pd.DataFrame, Problems] | None = None
+    ) -> ScoredChunk:
+        """Score `chunk`, whose first row is row number `first_row` (1-based) of the whole input.
+
+        `coerced`: `coerce(chunk, self.specs)` when the caller already has it (evaluate scores one
+        chunk with models that share a contract); it is not modified.
+        """
         import numpy as np
 
-        typed, problems = coerce(chunk, self.specs)
+        if coerced is None:
+            typed, problems = coerce(chunk, self.specs)
+        else:
+            typed, problems = coerced[0], coerced[1].copy()
         if problems and self.on_error == "fail":
             first = problems.rows()[:1]
             return ScoredChunk(

@@ -153,6 +153,19 @@ def test_a_model_that_refuses_a_row_is_blamed_on_the_row(batch: Batch) -> None:
     failed = ChunkScorer(strict, on_error="fail", **kwargs)(chunk, first_row=101)
     assert failed.output is None and failed.rejects["row"].to_pylist() == [110]
 
+    # evaluate converts a chunk once for models that share a contract: each scorer adds its own
+    # refusals to a copy, so the next model starts from the conversion alone.
+    from mmp.pipelines.batch.checks import coerce
+
+    scorer = ChunkScorer(strict, on_error="skip", **kwargs)
+    shared = coerce(chunk, scorer.specs)
+    assert not shared[1]
+    for _ in range(2):
+        again = scorer(chunk, 101, shared)
+        assert again.rejects.equals(skipped.rejects) and again.output is not None
+        assert again.output.equals(skipped.output)
+    assert not shared[1], "the shared conversion's problems were not modified"
+
 
 def test_a_malformed_csv_line_goes_to_the_rejects(batch: Batch, tmp_path: Path) -> None:
     lines = batch.trained["diabetes"].data_path.read_text().splitlines()
