@@ -159,10 +159,11 @@ def load_main(argv: list[str]) -> None:
     parser.add_argument("--body", required=True)
     parser.add_argument("--clients", type=int, required=True)
     parser.add_argument("--duration", type=float, required=True)
+    parser.add_argument("--loop", choices=["auto", "asyncio"], default="auto")
     args = parser.parse_args(argv)
     assert args.url.startswith("http://127.0.0.1:"), "benchmark traffic stays on this machine"
     body = Path(args.body).read_bytes()
-    run = _event_loop_runner()
+    run = _event_loop_runner() if args.loop == "auto" else asyncio.run
     # a short warm-up so connection setup and first-call costs are not measured
     run(_drive(args.url, body, args.clients, min(1.0, args.duration / 4)))
     before = time.process_time()
