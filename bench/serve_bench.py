@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -71,8 +71,8 @@ class _Client(asyncio.Protocol):
         self.errors = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCP transport has asyncio.Transport's methods without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
         self._send()
 
     def _send(self) -> None:
