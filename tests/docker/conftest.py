@@ -3,7 +3,8 @@
 `mmp init` a project (which puts mmp's wheel in its wheels/), lock it (`uv lock`, as `uv sync` does),
 train and export the example model, and `docker build` the api image on a private dockerd with a
 stand-in python:3.11-slim base (tests/docker/engine.py). The size the image adds over its base and
-the build time are printed and written to $MMP_DOCKER_CACHE/last-image-build.json.
+the build time (with the background builds below running beside it) are printed and written to
+$MMP_DOCKER_CACHE/last-image-build.json.
 
 The other images the selected tests need from the project alone (the compose stack's PostgreSQL and
 MLflow server, the build without a lock file) start building beside the training, in the
