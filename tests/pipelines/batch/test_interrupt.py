@@ -79,15 +79,14 @@ def _freeze_once_writing(process: subprocess.Popen, folder: Path, timeout: float
     raise AssertionError("the job never started writing")
 
 
-def _signal_masks(pid: int | str) -> str:
+def _signal_masks(pid: int | str) -> dict[str, str]:
     """The kernel's view of a process's signals (/proc): blocked, ignored and caught, as hex masks."""
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    wanted = [line for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
-    return " ".join(line.replace("\t", "") for line in wanted)
+    fields = (line.partition(":") for line in lines)
+    return {name: value.strip() for name, _, value in fields if name in ("SigBlk", "SigIgn", "SigCgt")}
 
 
-def _catches(pid: int, sig: signal.Signals) -> bool:
-    masks = dict(part.split(":") for part in _signal_masks(pid).split())
+def _catches(masks: dict[str, str], sig: signal.Signals) -> bool:
     bit = 1 << (int(sig) - 1)
     return bool(int(masks["SigCgt"], 16) & bit) and not int(masks["SigBlk"], 16) & bit
 
@@ -136,9 +135,9 @@ def test_killed_mid_job_leaves_no_output(
         pythons = [p for p in helpers if "python" in psutil.Process(p).name()]
         assert len(pythons) >= (workers if workers > 1 else 0)
         if sig != signal.SIGKILL:
-            assert _catches(process.pid, sig), (
-                f"the job does not catch {sig.name}: job {_signal_masks(process.pid)}; "
-                f"this test process {_signal_masks('self')}"
+            masks = _signal_masks(process.pid)
+            assert _catches(masks, sig), (
+                f"the job does not catch {sig.name}: job {masks}; this test process {_signal_masks('self')}"
             )
         process.send_signal(sig)
     finally:
