@@ -165,6 +165,9 @@ def test_train_job_registers_through_the_server_and_the_api_serves_it(
     import mlflow
 
     engine = built.engine
+    server = engine.docker("top", f"mmp-e2e-mlflow-{tracking_server}").stdout
+    assert "uvicorn" in server, server
+    assert "huey" not in server and "job_runner" not in server, "MLflow's GenAI job runner is off"
     _run_job(engine, built.project, compose, "train", network)
 
     client = mlflow.MlflowClient(f"http://127.0.0.1:{tracking_server}")
