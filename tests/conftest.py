@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,22 @@ from tests.postgres import PostgresServer, PostgresUnavailable, running_postgres
 # in one process took 13.7-15.2 s with the default pool and 2.3-3.7 s with one thread. Results
 # do not depend on it (the same trees; serving already limits OpenMP to one thread per worker).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the processes the tests start, however the suite itself was started.
+
+    A command started in the background by a non-interactive shell (`scripts/check &`, CI runners)
+    inherits SIGINT ignored, and an ignored signal stays ignored across exec: every `mmp` a test
+    starts would then rightly run through a test's SIGINT to the end (seen: the Ctrl-C tests of
+    `mmp train` and `batch-inference` failed only in such runs). A caught signal is reset to its
+    default at exec, so catching it here, as an interactive Python does, gives children a terminal's
+    Ctrl-C. Runs in the controller and in every xdist worker.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"

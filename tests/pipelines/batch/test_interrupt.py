@@ -42,19 +42,7 @@ def _start(example: TrainedExample, config: Path, data: Path, output: str, *extr
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_as_from_a_terminal,
     )
-
-
-def _as_from_a_terminal() -> None:
-    """The job's Ctrl-C as a terminal gives it: SIGINT at its default, unblocked.
-
-    A command started in the background by a non-interactive shell (`scripts/check &`, CI runners)
-    inherits SIGINT ignored, by design, and Python then keeps it ignored: the job would rightly
-    run to the end. The suite must not depend on how it was started (it failed that way 3 times).
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _freeze_once_writing(process: subprocess.Popen, folder: Path, timeout: float = 120) -> None:
