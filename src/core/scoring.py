@@ -6,8 +6,8 @@ frame handed to the pipeline has exactly the dtypes and missing values it was tr
 
 from __future__ import annotations
 
-import threading
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from mmp.core.conformance import ColumnRule
 
 CONFORM_STEP = "conform"
-_lock = threading.Lock()
-_rules: dict[int, tuple[Any, Any]] = {}
-_bodies: dict[int, tuple[Any, Any]] = {}
-_plans: dict[int, tuple[Any, Any]] = {}
+Cache = dict[int, tuple["weakref.ref[Any]", Any]]
+_rules: Cache = {}
+_bodies: Cache = {}
+_plans: Cache = {}
 
 
 @dataclass(frozen=True)
@@ -153,16 +153,25 @@ def _compiled(preprocessing: Any) -> tuple[Any, Any]:
     return preprocessing, compile_preprocessing(preprocessing)
 
 
-def _per_object(cache: dict[int, tuple[Any, Any]], owner: Any, build: Callable[[], Any]) -> Any:
+def _per_object(cache: Cache, owner: Any, build: Callable[[], Any]) -> Any:
     """`build()` once per live `owner` object (a contract, a pipeline), keyed by identity: both are
-    unhashable and immutable once loaded. Bounded, for servers that swap models for days."""
+    unhashable and immutable once loaded.
+
+    An entry holds its owner weakly and leaves with it: a server that swaps models for weeks keeps
+    no replaced pipeline alive through this cache (it held up to 64 of them, each as large as its
+    model). The values never refer back to their owner, or the owner could never leave.
+    """
     key = id(owner)
     cached = cache.get(key)
-    if cached is not None and cached[0] is owner:
+    if cached is not None and cached[0]() is owner:
         return cached[1]
     value = build()
-    with _lock:
-        if len(cache) > 64:
-            cache.clear()
-        cache[key] = (owner, value)
+
+    def forget(ref: weakref.ref[Any]) -> None:
+        # Runs as the owner is freed (in any thread, maybe inside a collection): no lock to wait on.
+        # Its id cannot be reused before this returns, so only its own entry can sit under `key`.
+        if cache.get(key, (None,))[0] is ref:
+            cache.pop(key, None)
+
+    cache[key] = (weakref.ref(owner, forget), value)
     return value

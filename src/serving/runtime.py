@@ -23,6 +23,7 @@ from mmp.core.model_ref import ModelRef, ResolvedModel
 from mmp.core.model_store import LoadedModel, ModelCard, load_model, read_card
 from mmp.core.tracking import TrackingStore
 from mmp.core.yamlio import redact_url
+from mmp.serving.heap import freeze_long_lived
 from mmp.serving.metrics import ServingMetrics
 from mmp.serving.scorer import ServedModel, serve_model, warm_up
 from mmp.serving.settings import ServeSettings
@@ -89,6 +90,7 @@ class ModelHolder:
         """Serve an already loaded model (warmed here)."""
         served = self._prepare(loaded)
         self._swap(served, event="load")
+        freeze_long_lived(collect=False)
         return served
 
     def load_initial(self) -> ServedModel:
@@ -103,6 +105,7 @@ class ModelHolder:
             self.metrics.model_events.labels("load_failed", "").inc()
             raise
         self._swap(served, event="load")
+        freeze_long_lived(collect=False)
         ident = served.loaded.identity
         logger.info(
             "serving %s version %s (run %s) from %s, loaded and warmed in %.2fs",
@@ -173,6 +176,8 @@ class ModelHolder:
             version,
             current.loaded.identity.version,
         )
+        del current, served  # this frame no longer holds the replaced model: it can be collected
+        freeze_long_lived(collect=True)
         return "reloaded"
 
     async def follow_alias(self) -> None:

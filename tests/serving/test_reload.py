@@ -159,3 +159,38 @@ def test_latest_names_the_real_version_and_follows_new_registrations(
         assert info["contract"] == expected != first
         answered = client.post("/predict", json=example_body(client))
         assert answered.headers["x-model-version"] == v2 == answered.json()["model"]["version"]
+
+
+def test_served_models_stay_out_of_full_collections_and_a_replaced_one_is_freed(
+    mlflow_store: tuple[str, Path],
+) -> None:
+    """After each swap the live heap is frozen (mmp.serving.heap): a full collection never walks the
+    model or the libraries. A reload collects first, and nothing else holds the replaced model (the
+    scoring caches hold their owners weakly), so it is freed even when only the cyclic collector can
+    free it."""
+    import gc
+    import weakref
+
+    from mmp.serving.metrics import ServingMetrics
+    from mmp.serving.runtime import ModelHolder
+    from mmp.serving.settings import ServeSettings
+
+    tracking_uri, config_path = mlflow_store
+    v1, v2 = _train(config_path), _train(config_path)
+    _set_alias(tracking_uri, v1)
+    settings = ServeSettings(model_uri=f"models:/{NAME}@champion", tracking_uri=tracking_uri)
+    holder = ModelHolder(settings, ServingMetrics())
+    try:
+        first = holder.load_initial().loaded.pipeline  # warmed: the scoring caches have seen it
+        assert not any(o is first for o in gc.get_objects()), "the served pipeline is frozen"
+        first.mmp_test_cycle = first  # a reference cycle: reference counting alone never frees it
+        replaced = weakref.ref(first)
+        del first
+        _set_alias(tracking_uri, v2)
+        assert holder.check_for_update() == "reloaded"
+        assert replaced() is None, "the replaced model is freed at the reload"
+        assert holder.current is not None
+        second = holder.current.loaded.pipeline
+        assert not any(o is second for o in gc.get_objects()), "the new pipeline is frozen"
+    finally:
+        gc.unfreeze()
