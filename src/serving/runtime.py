@@ -19,11 +19,11 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from mmp.core.errors import MmpError
+from mmp.core.heap import freeze_long_lived
 from mmp.core.model_ref import ModelRef, ResolvedModel
 from mmp.core.model_store import LoadedModel, ModelCard, load_model, read_card
 from mmp.core.tracking import TrackingStore
 from mmp.core.yamlio import redact_url
-from mmp.serving.heap import freeze_long_lived
 from mmp.serving.metrics import ServingMetrics
 from mmp.serving.scorer import ServedModel, serve_model, warm_up
 from mmp.serving.settings import ServeSettings

@@ -164,7 +164,7 @@ def test_latest_names_the_real_version_and_follows_new_registrations(
 def test_served_models_stay_out_of_full_collections_and_a_replaced_one_is_freed(
     mlflow_store: tuple[str, Path],
 ) -> None:
-    """After each swap the live heap is frozen (mmp.serving.heap): a full collection never walks the
+    """After each swap the live heap is frozen (mmp.core.heap): a full collection never walks the
     model or the libraries. A reload collects first, and nothing else holds the replaced model (the
     scoring caches hold their owners weakly), so it is freed even when only the cyclic collector can
     free it."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mmp.core.errors import MmpError
+from mmp.core.heap import freeze_long_lived
 from mmp.core.progress import Progress
 from mmp.pipelines.batch import sql_writer, writers
 from mmp.pipelines.batch.locations import (
@@ -134,4 +135,5 @@ def load_scorer(the_plan: Plan, config: Config, progress: Progress) -> tuple[Chu
         probabilities=job.probabilities,
         on_error=job.on_error,
     )
+    freeze_long_lived(collect=False)  # the model and libraries stay for the whole job
     return scorer, loaded.path

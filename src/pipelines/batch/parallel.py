@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from mmp.core.heap import freeze_long_lived
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -158,6 +160,7 @@ def _start_worker(payload: bytes | None, parent: int, threads: int) -> None:
         import cloudpickle
 
         _scorer = cloudpickle.loads(payload)
+        freeze_long_lived(collect=False)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -179,4 +182,5 @@ def _score(chunk: pa.Table, first_row: int, source: str | None) -> ScoredChunk:
         assert source is not None
         with open(source, "rb") as fh:
             _scorer = cloudpickle.loads(fh.read())
+        freeze_long_lived(collect=False)  # this worker keeps the scorer for the whole job
     return _scorer(chunk, first_row)

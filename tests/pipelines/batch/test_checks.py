@@ -190,3 +190,25 @@ def test_a_broken_json_line_goes_to_the_rejects(batch: Batch, tmp_path: Path) ->
     result = batch.run("diabetes", source, tmp_path / "o.parquet", on_error="skip")
     assert (result.rows_scored, result.rows_rejected) == (19, 1)
     assert "record 4 is not a JSON object" in read_output(tmp_path / "o.rejects.csv")["reason"].iloc[0]
+
+
+def test_the_loaded_model_stays_out_of_full_collections(batch: Batch, tmp_path: Path) -> None:
+    """After `load_scorer` the heap is frozen (mmp.core.heap): the job's full GC passes never walk
+    the model and the libraries again (a job whose 398k rows were all rejected: 29.6 -> 23.3 s)."""
+    import gc
+
+    from mmp.core.progress import NullProgress
+    from mmp.pipelines.batch import BatchJob
+    from mmp.pipelines.batch.job import load_scorer, plan
+
+    example = batch.trained["diabetes"]
+    job = BatchJob(
+        model_uri=example.registered_uri,
+        data_path=str(example.data_path),
+        output_path=str(tmp_path / "o.csv"),
+    )
+    try:
+        scorer, _ = load_scorer(plan(job, batch.config), batch.config, NullProgress())
+        assert not any(o is scorer.pipeline for o in gc.get_objects()), "the job's pipeline is frozen"
+    finally:
+        gc.unfreeze()
