@@ -208,20 +208,16 @@ def local_spark_session() -> tuple[Any, bool]:
     # CPU by about a fifth (107 -> 83 CPU-s measured alone on 2 cores) and leave a core to the
     # other xdist worker. A user's session keeps the JVM's defaults; PYSPARK_SUBMIT_ARGS is
     # PySpark's own knob, read once when it launches the JVM, and a value already set wins.
-    submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS")
-    if submit_args is None:
-        os.environ["PYSPARK_SUBMIT_ARGS"] = (
-            '--driver-java-options "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" pyspark-shell'
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message="PySpark does not yet fully support", category=FutureWarning
+    with pytest.MonkeyPatch.context() as env, warnings.catch_warnings():
+        if "PYSPARK_SUBMIT_ARGS" not in os.environ:
+            env.setenv(
+                "PYSPARK_SUBMIT_ARGS",
+                '--driver-java-options "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" pyspark-shell',
             )
-            return spark_session("local[1]")
-    finally:
-        if submit_args is None:
-            del os.environ["PYSPARK_SUBMIT_ARGS"]
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support", category=FutureWarning
+        )
+        return spark_session("local[1]")
 
 
 @pytest.fixture(scope="session")

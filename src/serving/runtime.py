@@ -90,7 +90,6 @@ class ModelHolder:
         """Serve an already loaded model (warmed here)."""
         served = self._prepare(loaded)
         self._swap(served, event="load")
-        freeze_long_lived(collect=False)
         return served
 
     def load_initial(self) -> ServedModel:
@@ -105,7 +104,6 @@ class ModelHolder:
             self.metrics.model_events.labels("load_failed", "").inc()
             raise
         self._swap(served, event="load")
-        freeze_long_lived(collect=False)
         ident = served.loaded.identity
         logger.info(
             "serving %s version %s (run %s) from %s, loaded and warmed in %.2fs",
@@ -129,19 +127,23 @@ class ModelHolder:
         n = served.loaded.identity
         self.metrics.model_info.labels(n.name, n.version or "", n.run_id or "").set(1)
         self.metrics.model_events.labels(event, served.label).inc()
+        # Once nothing here holds the replaced model, a reload's collection can free it.
+        del old
+        freeze_long_lived(collect=event == "reload")
 
     def check_for_update(self) -> ReloadOutcome:
         """One poll of the alias: load, warm and swap in the version it points to now, if new."""
-        current = self.current
-        if current is None or not self.follows_alias:
+        if self.current is None or not self.follows_alias:
             return "unchanged"
+        # Only the version: a reference to the current model would keep it alive past the swap.
+        serving = self.current.loaded.identity.version
         try:
             resolved = self._resolve()
             version = resolved.version
         except Exception as exc:  # noqa: BLE001 - a registry hiccup must never stop serving
             logger.warning("cannot resolve %s: %s", self.settings.model_uri, describe_error(exc))
             return "unresolved"
-        if version is None or version == current.loaded.identity.version:
+        if version is None or version == serving:
             return "unchanged"
         failures, retry_after = self._failed.get(version, (0, 0.0))
         if time.monotonic() < retry_after:
@@ -163,7 +165,7 @@ class ModelHolder:
                 self.settings.model_uri,
                 version,
                 describe_error(exc),
-                current.loaded.identity.version,
+                serving,
                 wait,
                 exc_info=not isinstance(exc, MmpError),
             )
@@ -174,10 +176,8 @@ class ModelHolder:
             "%s now serves version %s (was %s)",
             self.settings.model_uri,
             version,
-            current.loaded.identity.version,
+            serving,
         )
-        del current, served  # this frame no longer holds the replaced model: it can be collected
-        freeze_long_lived(collect=True)
         return "reloaded"
 
     async def follow_alias(self) -> None:

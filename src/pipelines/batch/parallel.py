@@ -157,10 +157,7 @@ def _start_worker(payload: bytes | None, parent: int, threads: int) -> None:
     for module in WARM_IMPORTS:
         importlib.import_module(module)
     if payload is not None:
-        import cloudpickle
-
-        _scorer = cloudpickle.loads(payload)
-        freeze_long_lived(collect=False)
+        _scorer = _adopt(payload)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -177,10 +174,16 @@ def _warm() -> None:
 def _score(chunk: pa.Table, first_row: int, source: str | None) -> ScoredChunk:
     global _scorer
     if _scorer is None:
-        import cloudpickle
-
         assert source is not None
         with open(source, "rb") as fh:
-            _scorer = cloudpickle.loads(fh.read())
-        freeze_long_lived(collect=False)  # this worker keeps the scorer for the whole job
+            _scorer = _adopt(fh.read())
     return _scorer(chunk, first_row)
+
+
+def _adopt(payload: bytes) -> ChunkScorer:
+    """The pickled scorer, which this worker then keeps for the whole job (so its heap is frozen)."""
+    import cloudpickle
+
+    scorer: ChunkScorer = cloudpickle.loads(payload)
+    freeze_long_lived(collect=False)
+    return scorer
