@@ -7,7 +7,7 @@ import dataclasses
 import threading
 from typing import Any
 
-from mmp.serving.batcher import MicroBatcher
+from mmp.serving.batcher import Arrivals, MicroBatcher
 from mmp.serving.schema import example_record
 from mmp.serving.scorer import ServedModel, score_rows, serve_model
 
@@ -73,3 +73,65 @@ def test_concurrent_submissions_share_pipeline_calls(loaded_models: dict[str, An
     assert sum(calls) == 40
     assert max(calls) == 8  # never more than max_size per call
     assert len(calls) < 40
+
+
+def _recording(model: ServedModel, calls: list[int]) -> Any:
+    def score(served: ServedModel, rows: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+        calls.append(len(rows))
+        return score_rows(served, rows)
+
+    return score
+
+
+def test_a_request_still_being_read_joins_the_call(loaded_models: dict[str, Any]) -> None:
+    """The server has received B (counted in by the middleware) and is still validating it when
+    A is queued: the call waits for B, so both share one call."""
+    loaded = loaded_models["diabetes"]
+    model = serve_model(loaded)
+    row = example_record(loaded.contract, loaded.input_example)
+    calls: list[int] = []
+    arrivals = Arrivals()
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(lambda: model, _recording(model, calls), 32, max_wait_s=30, arrivals=arrivals)
+        batcher.start()
+        try:
+            scope_b: dict[str, Any] = {}
+            arrivals.came(scope_b)
+            first = asyncio.create_task(batcher.submit(row))
+            await asyncio.sleep(0.05)  # A waits in the queue for B
+            assert not first.done() and calls == []
+            arrivals.settled(scope_b)
+            arrivals.settled(scope_b)  # counted out once, however often it is called
+            assert arrivals.count == 0
+            await asyncio.wait_for(asyncio.gather(first, batcher.submit(row)), 30)
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert calls == [2]
+
+
+def test_the_batcher_never_waits_for_requests_it_has_not_received(loaded_models: dict[str, Any]) -> None:
+    """After a grouped call, a lone request is scored at once even with a long max_wait: waiting
+    for clients that might send again left each worker of a multi-worker server idle."""
+    loaded = loaded_models["diabetes"]
+    model = serve_model(loaded)
+    row = example_record(loaded.contract, loaded.input_example)
+    calls: list[int] = []
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(
+            lambda: model, _recording(model, calls), 32, max_wait_s=60, arrivals=Arrivals()
+        )
+        batcher.start()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(batcher.submit(row) for _ in range(4))), 30)
+            for _ in range(3):  # one client at a time, right after a grouped call
+                await asyncio.wait_for(batcher.submit(row), 30)
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert calls[0] > 1
+    assert calls[-3:] == [1, 1, 1]
