@@ -105,7 +105,7 @@ def create_app(
         known_routes=KNOWN_ROUTES,
         record=service.record,
         current_version=service.version_label,
-        arrivals=service.arrivals,
+        in_flight=service.in_flight,
     )
     _install_openapi(app, service)
     if loaded is not None:

@@ -4,12 +4,13 @@ A 32-row DataFrame costs a scikit-learn pipeline about what one row costs, so un
 requests multiplies throughput. The rule is adaptive: a request that arrives while the model is
 idle and nothing else is queued is scored at once (a lone client never waits); while a call is
 running, new requests queue up and the next call takes up to `max_size` of them. Before a call
-the batcher waits, at most `max_wait`, for the single-record requests this server has already
-received and is still reading or validating (`Arrivals`): they are microseconds from the queue
-and ride in the same call. It never waits for requests still on the network. Waiting for those
-(the clients just answered, "about to send again") left a worker idle whenever its clients were
-fewer than `max_size`, which is every worker of a multi-worker server: 2 workers at 32 clients
-used 1.4 of 2 cores and served 1.2-1.3x one worker.
+the batcher waits, at most `max_wait`, while the server holds `/predict` requests that are not
+in its queue (`InFlight`, counted by the middleware): a body still being read and validated
+joins this call, and an answer still being sent is the event loop's work, which a pipeline call
+would only slow down (both need the interpreter). It never waits for requests still on the
+network: waiting for the clients just answered, "about to send again", left a worker idle
+whenever its clients were fewer than `max_size`, which is every worker of a multi-worker server
+(2 workers at 32 clients used 1.4 of 2 cores and served 1.2-1.3x one worker).
 
 One thread runs the pipeline calls, one at a time; each call gets its own frame, so nothing is
 shared between requests. If a grouped call fails, each record is retried alone so one bad record
@@ -22,7 +23,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, MutableMapping, Sized
+from collections.abc import Callable, Sized
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -33,28 +34,29 @@ Scorer = Callable[[ServedModel, list[Row], str], list[dict[str, Any]]]
 Records = TypeVar("Records", bound=Sized)
 
 
-ARRIVING_KEY = "mmp.arriving"
+class InFlight:
+    """How many `/predict` requests this server holds, from the middleware's entry to its exit.
 
+    More in flight than queued means the event loop still has `/predict` work in hand. `leave`
+    calls the watcher (the micro-batcher's wake-up), so a wait ends as soon as that work is done,
+    including a request that ends without reaching the queue (a 422, a 401)."""
 
-class Arrivals:
-    """How many single-record requests this server has received but not yet queued.
-
-    The middleware counts a request in when it enters (`came`) and the route counts it out when it
-    hands the record to the batcher, or the middleware does when the request ends without reaching
-    it (a 422, a 401): `settled` runs once per request, whichever comes first."""
-
-    __slots__ = ("count",)
+    __slots__ = ("_watcher", "count")
 
     def __init__(self) -> None:
         self.count = 0
+        self._watcher: Callable[[], None] | None = None
 
-    def came(self, scope: MutableMapping[str, Any]) -> None:
-        scope[ARRIVING_KEY] = True
+    def watch(self, watcher: Callable[[], None] | None) -> None:
+        self._watcher = watcher
+
+    def enter(self) -> None:
         self.count += 1
 
-    def settled(self, scope: MutableMapping[str, Any]) -> None:
-        if scope.pop(ARRIVING_KEY, False):
-            self.count -= 1
+    def leave(self) -> None:
+        self.count -= 1
+        if self._watcher is not None:
+            self._watcher()
 
 
 class BatcherStopped(RuntimeError):
@@ -70,23 +72,25 @@ class MicroBatcher:
         score: Scorer,
         max_size: int,
         max_wait_s: float,
-        arrivals: Arrivals | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         self._model = model
         self._score = score
         self.max_size = max_size
         self.max_wait_s = max_wait_s
         self._queue: deque[tuple[Row, asyncio.Future[tuple[dict[str, Any], ServedModel]]]] = deque()
-        self._arrived = asyncio.Event()
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._arrivals = arrivals or Arrivals()
+        self._in_flight = in_flight or InFlight()
 
     def start(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmp-score")
+        self._in_flight.watch(self._wake.set)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="mmp-micro-batcher")
 
     async def stop(self) -> None:
+        self._in_flight.watch(None)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -108,32 +112,35 @@ class MicroBatcher:
             asyncio.get_running_loop().create_future()
         )
         self._queue.append((row, future))
-        self._arrived.set()
+        self._wake.set()
         return await future
 
-    async def _gather_arrivals(self) -> None:
-        """Wait until the requests still being read are queued (or the queue is full), at most
-        `max_wait`."""
+    def _loop_busy(self) -> bool:
+        """The server holds /predict requests that are not queued, and there is room for them."""
+        return self._in_flight.count > len(self._queue) and len(self._queue) < self.max_size
+
+    async def _wait_for_the_loop(self) -> None:
+        """Wait while `_loop_busy`, at most `max_wait`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
-        while self._arrivals.count > 0 and len(self._queue) < self.max_size:
+        while self._loop_busy():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            self._arrived.clear()
+            self._wake.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
+                await asyncio.wait_for(self._wake.wait(), remaining)
             except TimeoutError:
                 return
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if not self._queue:
-                self._arrived.clear()
-                await self._arrived.wait()
-            if self.max_wait_s > 0 and self._arrivals.count > 0 and len(self._queue) < self.max_size:
-                await self._gather_arrivals()
+            while not self._queue:  # also woken when a request leaves (InFlight)
+                self._wake.clear()
+                await self._wake.wait()
+            if self.max_wait_s > 0 and self._loop_busy():
+                await self._wait_for_the_loop()
             group: list[tuple[Row, asyncio.Future[tuple[dict[str, Any], ServedModel]]]] = []
             while self._queue and len(group) < self.max_size:
                 item = self._queue.popleft()

@@ -6,8 +6,8 @@ missing or wrong key with 401 before reading the body; refuse a body over the li
 (checked against Content-Length first, then while reading, so a lying or chunked client is caught
 too); run the app under the per-request timeout (504); turn any unexpected exception into a 500 in
 the error shape, logged with the request id; finally record latency for Prometheus and /stats.
-A `/predict` request is counted in `Arrivals` from entry until its record is queued, so the
-micro-batcher knows what is about to join its next call.
+`/predict` requests are counted in `InFlight` from entry to exit: the micro-batcher compares that
+with its queue to know whether the event loop still has work in hand.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mmp.serving.auth import ApiKeys
-from mmp.serving.batcher import Arrivals
+from mmp.serving.batcher import InFlight
 from mmp.serving.errors import REQUEST_ID_KEY, ApiError, error_body
 
 logger = logging.getLogger("mmp.serving")
@@ -52,8 +52,8 @@ class GuardMiddleware:
         known_routes: frozenset[str],
         record: Callable[[str, str, int, str, float], None],
         current_version: Callable[[], str],
-        arrivals: Arrivals | None = None,
-        arrival_route: str = "/predict",
+        in_flight: InFlight | None = None,
+        counted_route: str = "/predict",
     ) -> None:
         self.app = app
         self.keys = keys
@@ -62,8 +62,8 @@ class GuardMiddleware:
         self.known_routes = known_routes
         self.record = record
         self.current_version = current_version
-        self.arrivals = arrivals or Arrivals()
-        self.arrival_route = arrival_route
+        self.in_flight = in_flight or InFlight()
+        self.counted_route = counted_route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,8 +75,9 @@ class GuardMiddleware:
         request_id = offered if _SANE_ID.match(offered) else uuid.uuid4().hex
         scope[REQUEST_ID_KEY] = request_id
         path = scope.get("path", "")
-        if path == self.arrival_route and scope.get("method") == "POST":
-            self.arrivals.came(scope)  # the micro-batcher waits for it (mmp.serving.batcher)
+        counted = path == self.counted_route and scope.get("method") == "POST"
+        if counted:
+            self.in_flight.enter()  # the micro-batcher waits while it is read or answered
         status_box = [500]
         started_box = [False]
         id_header = (b"x-request-id", request_id.encode("latin-1"))
@@ -140,7 +141,8 @@ class GuardMiddleware:
             if not started_box[0]:
                 await reply(ApiError(500, "internal_error", f"internal error (request id {request_id})"))
         finally:
-            self.arrivals.settled(scope)
+            if counted:
+                self.in_flight.leave()
             route = path if path in self.known_routes else "(other)"
             version = scope.get(VERSION_KEY) or self.current_version()
             self.record(route, scope.get("method", ""), status_box[0], version, time.perf_counter() - started)

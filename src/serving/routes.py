@@ -167,7 +167,6 @@ def model_router(service: Service) -> APIRouter:
     async def predict(request: Request, record: Record) -> Response:  # type: ignore[valid-type]
         started = time.perf_counter()
         row = schemas.row(record)
-        service.arrivals.settled(request.scope)  # read and valid: from here it waits in the queue
         try:
             result, model = await service.score_one(row)
         except Exception as exc:  # noqa: BLE001 - mapped to the error shape

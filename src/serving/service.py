@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmp.core.model_store import ModelCard
 from mmp.serving.auth import ApiKeys
-from mmp.serving.batcher import Arrivals, BatcherStopped, MicroBatcher, timed
+from mmp.serving.batcher import BatcherStopped, InFlight, MicroBatcher, timed
 from mmp.serving.columns import Columns
 from mmp.serving.errors import REQUEST_ID_KEY, ApiError
 from mmp.serving.prediction_logging import Monitoring
@@ -56,7 +56,7 @@ class Service:
         # The served model's name: a reload keeps it (an alias belongs to one registered model).
         self.model_name = card.identity.name
         self.batcher: MicroBatcher | None = None
-        self.arrivals = Arrivals()  # /predict requests still being read: the batcher waits for them
+        self.in_flight = InFlight()  # /predict requests in the server, counted by the middleware
         self.score = timed(score_rows, self._observe)
         self.score_batch = timed(score_isolating, self._observe)
         self.monitoring = Monitoring(settings.prediction_log, self.metrics)
@@ -128,7 +128,7 @@ class Service:
                 self.score,
                 self.settings.micro_batch_max_size,
                 self.settings.micro_batch_max_wait_ms / 1000,
-                self.arrivals,
+                self.in_flight,
             )
             self.batcher.start()
 

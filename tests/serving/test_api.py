@@ -174,18 +174,19 @@ def test_concurrent_requests_are_micro_batched(serve: Any, loaded_models: dict[s
     assert calls < 64
 
 
-def test_every_predict_request_is_counted_out_of_the_arrivals(serve: Any) -> None:
-    """The micro-batcher waits while requests are being read: a request that ends any way (200,
-    422, 401, 404) must leave the count, or every later call would wait out max_wait."""
+def test_every_predict_request_leaves_the_in_flight_count(serve: Any) -> None:
+    """The micro-batcher waits while the server holds /predict requests it has not queued: a request
+    that ends any way (200, 422, 401) must leave the count, or every later call would wait out
+    max_wait."""
     with serve("diabetes", api_keys=["k"]) as client:
-        arrivals = client.app.state.service.arrivals  # type: ignore[attr-defined]
+        in_flight = client.app.state.service.in_flight  # type: ignore[attr-defined]
         key = {"X-API-Key": "k"}
         body = example_body(client)
         assert client.post("/predict", json=body, headers=key).status_code == 200
         assert client.post("/predict", json={}, headers=key).status_code == 422
         assert client.post("/predict", json=body).status_code == 401
         assert client.post("/predict/batch", json={"records": [body]}, headers=key).status_code == 200
-        assert arrivals.count == 0
+        assert in_flight.count == 0
 
 
 def test_micro_batching_can_be_switched_off(serve: Any) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import threading
 from typing import Any
 
-from mmp.serving.batcher import Arrivals, MicroBatcher
+from mmp.serving.batcher import InFlight, MicroBatcher
 from mmp.serving.schema import example_record
 from mmp.serving.scorer import ServedModel, score_rows, serve_model
 
@@ -83,33 +83,70 @@ def _recording(model: ServedModel, calls: list[int]) -> Any:
     return score
 
 
+async def _request(batcher: MicroBatcher, in_flight: InFlight, row: dict[str, Any]) -> Any:
+    """One /predict request as the middleware counts it: in at entry, out once answered."""
+    in_flight.enter()
+    try:
+        return await batcher.submit(row)
+    finally:
+        in_flight.leave()
+
+
 def test_a_request_still_being_read_joins_the_call(loaded_models: dict[str, Any]) -> None:
-    """The server has received B (counted in by the middleware) and is still validating it when
-    A is queued: the call waits for B, so both share one call."""
+    """The server holds B (entered, still being validated) when A is queued: the call waits for B,
+    so both share one call."""
     loaded = loaded_models["diabetes"]
     model = serve_model(loaded)
     row = example_record(loaded.contract, loaded.input_example)
     calls: list[int] = []
-    arrivals = Arrivals()
+    in_flight = InFlight()
 
     async def scenario() -> None:
-        batcher = MicroBatcher(lambda: model, _recording(model, calls), 32, max_wait_s=30, arrivals=arrivals)
+        batcher = MicroBatcher(
+            lambda: model, _recording(model, calls), 32, max_wait_s=30, in_flight=in_flight
+        )
         batcher.start()
         try:
-            scope_b: dict[str, Any] = {}
-            arrivals.came(scope_b)
-            first = asyncio.create_task(batcher.submit(row))
+            in_flight.enter()  # B
+            first = asyncio.create_task(_request(batcher, in_flight, row))
             await asyncio.sleep(0.05)  # A waits in the queue for B
             assert not first.done() and calls == []
-            arrivals.settled(scope_b)
-            arrivals.settled(scope_b)  # counted out once, however often it is called
-            assert arrivals.count == 0
-            await asyncio.wait_for(asyncio.gather(first, batcher.submit(row)), 30)
+            second = batcher.submit(row)  # B, validated
+            await asyncio.wait_for(asyncio.gather(first, second), 30)
+            in_flight.leave()
         finally:
             await batcher.stop()
 
     asyncio.run(scenario())
     assert calls == [2]
+    assert in_flight.count == 0
+
+
+def test_a_request_that_leaves_without_a_record_ends_the_wait(loaded_models: dict[str, Any]) -> None:
+    """B is refused (a 422): its exit wakes the batcher, so A is scored at once, not after max_wait."""
+    loaded = loaded_models["diabetes"]
+    model = serve_model(loaded)
+    row = example_record(loaded.contract, loaded.input_example)
+    calls: list[int] = []
+    in_flight = InFlight()
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(
+            lambda: model, _recording(model, calls), 32, max_wait_s=60, in_flight=in_flight
+        )
+        batcher.start()
+        try:
+            in_flight.enter()  # B
+            first = asyncio.create_task(_request(batcher, in_flight, row))
+            await asyncio.sleep(0.05)
+            assert not first.done()
+            in_flight.leave()  # B answered 422
+            await asyncio.wait_for(first, 30)
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert calls == [1]
 
 
 def test_the_batcher_never_waits_for_requests_it_has_not_received(loaded_models: dict[str, Any]) -> None:
@@ -119,16 +156,17 @@ def test_the_batcher_never_waits_for_requests_it_has_not_received(loaded_models:
     model = serve_model(loaded)
     row = example_record(loaded.contract, loaded.input_example)
     calls: list[int] = []
+    in_flight = InFlight()
 
     async def scenario() -> None:
         batcher = MicroBatcher(
-            lambda: model, _recording(model, calls), 32, max_wait_s=60, arrivals=Arrivals()
+            lambda: model, _recording(model, calls), 32, max_wait_s=60, in_flight=in_flight
         )
         batcher.start()
         try:
-            await asyncio.wait_for(asyncio.gather(*(batcher.submit(row) for _ in range(4))), 30)
+            await asyncio.wait_for(asyncio.gather(*(_request(batcher, in_flight, row) for _ in range(4))), 30)
             for _ in range(3):  # one client at a time, right after a grouped call
-                await asyncio.wait_for(batcher.submit(row), 30)
+                await asyncio.wait_for(_request(batcher, in_flight, row), 30)
         finally:
             await batcher.stop()
 
