@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mmp.serving.batcher import InFlight, MicroBatcher
@@ -75,12 +76,32 @@ def test_concurrent_submissions_share_pipeline_calls(loaded_models: dict[str, An
     assert len(calls) < 40
 
 
-def _recording(model: ServedModel, calls: list[int]) -> Any:
+Scenario = Callable[[MicroBatcher, InFlight, dict[str, Any]], Awaitable[None]]
+
+
+def _calls_in(loaded_models: dict[str, Any], max_wait_s: float, scenario: Scenario) -> list[int]:
+    """Run `scenario(batcher, in_flight, row)` against a started batcher; the size of each call."""
+    loaded = loaded_models["diabetes"]
+    model = serve_model(loaded)
+    row = example_record(loaded.contract, loaded.input_example)
+    calls: list[int] = []
+    in_flight = InFlight()
+
     def score(served: ServedModel, rows: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
         calls.append(len(rows))
         return score_rows(served, rows)
 
-    return score
+    async def run() -> None:
+        batcher = MicroBatcher(lambda: model, score, 32, max_wait_s=max_wait_s, in_flight=in_flight)
+        batcher.start()
+        try:
+            await scenario(batcher, in_flight, row)
+        finally:
+            await batcher.stop()
+
+    asyncio.run(run())
+    assert in_flight.count == 0
+    return calls
 
 
 async def _request(batcher: MicroBatcher, in_flight: InFlight, row: dict[str, Any]) -> Any:
@@ -95,81 +116,41 @@ async def _request(batcher: MicroBatcher, in_flight: InFlight, row: dict[str, An
 def test_a_request_still_being_read_joins_the_call(loaded_models: dict[str, Any]) -> None:
     """The server holds B (entered, still being validated) when A is queued: the call waits for B,
     so both share one call."""
-    loaded = loaded_models["diabetes"]
-    model = serve_model(loaded)
-    row = example_record(loaded.contract, loaded.input_example)
-    calls: list[int] = []
-    in_flight = InFlight()
 
-    async def scenario() -> None:
-        batcher = MicroBatcher(
-            lambda: model, _recording(model, calls), 32, max_wait_s=30, in_flight=in_flight
-        )
-        batcher.start()
-        try:
-            in_flight.enter()  # B
-            first = asyncio.create_task(_request(batcher, in_flight, row))
-            await asyncio.sleep(0.05)  # A waits in the queue for B
-            assert not first.done() and calls == []
-            second = batcher.submit(row)  # B, validated
-            await asyncio.wait_for(asyncio.gather(first, second), 30)
-            in_flight.leave()
-        finally:
-            await batcher.stop()
+    async def scenario(batcher: MicroBatcher, in_flight: InFlight, row: dict[str, Any]) -> None:
+        in_flight.enter()  # B
+        first = asyncio.create_task(_request(batcher, in_flight, row))
+        await asyncio.sleep(0.05)  # A waits in the queue for B
+        assert not first.done()
+        await asyncio.wait_for(asyncio.gather(first, batcher.submit(row)), 30)  # B, validated
+        in_flight.leave()
 
-    asyncio.run(scenario())
-    assert calls == [2]
-    assert in_flight.count == 0
+    assert _calls_in(loaded_models, 30, scenario) == [2]
 
 
 def test_a_request_that_leaves_without_a_record_ends_the_wait(loaded_models: dict[str, Any]) -> None:
     """B is refused (a 422): its exit wakes the batcher, so A is scored at once, not after max_wait."""
-    loaded = loaded_models["diabetes"]
-    model = serve_model(loaded)
-    row = example_record(loaded.contract, loaded.input_example)
-    calls: list[int] = []
-    in_flight = InFlight()
 
-    async def scenario() -> None:
-        batcher = MicroBatcher(
-            lambda: model, _recording(model, calls), 32, max_wait_s=60, in_flight=in_flight
-        )
-        batcher.start()
-        try:
-            in_flight.enter()  # B
-            first = asyncio.create_task(_request(batcher, in_flight, row))
-            await asyncio.sleep(0.05)
-            assert not first.done()
-            in_flight.leave()  # B answered 422
-            await asyncio.wait_for(first, 30)
-        finally:
-            await batcher.stop()
+    async def scenario(batcher: MicroBatcher, in_flight: InFlight, row: dict[str, Any]) -> None:
+        in_flight.enter()  # B
+        first = asyncio.create_task(_request(batcher, in_flight, row))
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        in_flight.leave()  # B answered 422
+        await asyncio.wait_for(first, 30)
 
-    asyncio.run(scenario())
-    assert calls == [1]
+    assert _calls_in(loaded_models, 60, scenario) == [1]
 
 
 def test_the_batcher_never_waits_for_requests_it_has_not_received(loaded_models: dict[str, Any]) -> None:
     """After a grouped call, a lone request is scored at once even with a long max_wait: waiting
     for clients that might send again left each worker of a multi-worker server idle."""
-    loaded = loaded_models["diabetes"]
-    model = serve_model(loaded)
-    row = example_record(loaded.contract, loaded.input_example)
-    calls: list[int] = []
-    in_flight = InFlight()
 
-    async def scenario() -> None:
-        batcher = MicroBatcher(
-            lambda: model, _recording(model, calls), 32, max_wait_s=60, in_flight=in_flight
-        )
-        batcher.start()
-        try:
-            await asyncio.wait_for(asyncio.gather(*(_request(batcher, in_flight, row) for _ in range(4))), 30)
-            for _ in range(3):  # one client at a time, right after a grouped call
-                await asyncio.wait_for(_request(batcher, in_flight, row), 30)
-        finally:
-            await batcher.stop()
+    async def scenario(batcher: MicroBatcher, in_flight: InFlight, row: dict[str, Any]) -> None:
+        await asyncio.wait_for(asyncio.gather(*(_request(batcher, in_flight, row) for _ in range(4))), 30)
+        for _ in range(3):  # one client at a time, right after a grouped call
+            await asyncio.wait_for(_request(batcher, in_flight, row), 30)
 
-    asyncio.run(scenario())
+    calls = _calls_in(loaded_models, 60, scenario)
     assert calls[0] > 1
     assert calls[-3:] == [1, 1, 1]
