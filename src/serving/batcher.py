@@ -2,15 +2,15 @@
 
 A 32-row DataFrame costs a scikit-learn pipeline about what one row costs, so under load grouping
 requests multiplies throughput. The rule is adaptive: a request that arrives while the model is
-idle and nothing else is queued is scored at once (a lone client never waits); while a call is
-running, new requests queue up and the next call takes up to `max_size` of them. Before a call
-the batcher waits, at most `max_wait`, while the server holds `/predict` requests that are not
-in its queue (`InFlight`, counted by the middleware): a body still being read and validated
-joins this call, and an answer still being sent is the event loop's work, which a pipeline call
-would only slow down (both need the interpreter). It never waits for requests still on the
-network: waiting for the clients just answered, "about to send again", left a worker idle
-whenever its clients were fewer than `max_size`, which is every worker of a multi-worker server
-(2 workers at 32 clients used 1.4 of 2 cores and served 1.2-1.3x one worker).
+idle and the server holds no other `/predict` request is scored at once (a lone client never
+waits); while a call is running, new requests queue up and the next call takes up to `max_size`
+of them. Before a call the batcher waits, at most `max_wait`, while the server holds `/predict`
+requests that are not in its queue (`InFlight`, counted by the middleware): a body still being
+read and validated joins this call, and an answer still being sent is the event loop's work,
+which a pipeline call would only slow down (both need the interpreter). It never waits for
+requests still on the network: waiting for the clients just answered, "about to send again",
+left a worker idle whenever its clients were fewer than `max_size`, which is every worker of a
+multi-worker server (2 workers at 32 clients used 1.4 of 2 cores and served 1.2-1.3x one worker).
 
 One thread runs the pipeline calls, one at a time; each call gets its own frame, so nothing is
 shared between requests. If a grouped call fails, each record is retried alone so one bad record

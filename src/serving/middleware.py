@@ -32,6 +32,7 @@ Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 
 VERSION_KEY = "mmp.model_version"
+MICRO_BATCHED_ROUTE = "/predict"  # counted in InFlight
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -52,8 +53,7 @@ class GuardMiddleware:
         known_routes: frozenset[str],
         record: Callable[[str, str, int, str, float], None],
         current_version: Callable[[], str],
-        in_flight: InFlight | None = None,
-        counted_route: str = "/predict",
+        in_flight: InFlight,
     ) -> None:
         self.app = app
         self.keys = keys
@@ -62,8 +62,7 @@ class GuardMiddleware:
         self.known_routes = known_routes
         self.record = record
         self.current_version = current_version
-        self.in_flight = in_flight or InFlight()
-        self.counted_route = counted_route
+        self.in_flight = in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,7 +74,7 @@ class GuardMiddleware:
         request_id = offered if _SANE_ID.match(offered) else uuid.uuid4().hex
         scope[REQUEST_ID_KEY] = request_id
         path = scope.get("path", "")
-        counted = path == self.counted_route and scope.get("method") == "POST"
+        counted = path == MICRO_BATCHED_ROUTE and scope.get("method") == "POST"
         if counted:
             self.in_flight.enter()  # the micro-batcher waits while it is read or answered
         status_box = [500]
